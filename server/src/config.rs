@@ -1,0 +1,146 @@
+//! Server configuration: every field is a flag and an environment variable, each with a
+//! documented default, so `nexus-server` with no configuration at all runs the embedded
+//! default (SQLite in the data directory, 127.0.0.1:8080).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Runtime configuration of a Nexus server node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "NEXUS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database, generated keys and local files.
+    /// Default: the platform data directory + `nexus` (e.g. ~/.local/share/nexus).
+    #[arg(long, env = "NEXUS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database URL: `postgres://…` for PostgreSQL, `sqlite://path?mode=rwc` for SQLite.
+    /// Default: `<data-dir>/nexus.db` (SQLite).
+    #[arg(long, env = "NEXUS_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Maximum pooled database connections (PostgreSQL; SQLite always uses one writer).
+    #[arg(long, env = "NEXUS_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Public base URL used in links sent by email.
+    #[arg(long, env = "NEXUS_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+
+    /// SMTP URL for outgoing mail (`smtp://user:pass@host:587`, `smtps://…`,
+    /// `smtp://host:port?tls=none` for a local relay). Default: none — links go to the log.
+    #[arg(long, env = "NEXUS_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of outgoing mail.
+    #[arg(long, env = "NEXUS_MAIL_FROM", default_value = "Nexus <no-reply@nexus.local>")]
+    pub mail_from: String,
+
+    /// HMAC secret for access tokens (base64, ≥ 32 bytes). Default: generated once and
+    /// kept in `<data-dir>/secrets.json`. Every node of a cluster must share it.
+    #[arg(long, env = "NEXUS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// AES-256-GCM key for KYC document numbers (base64, 32 bytes). Default: generated
+    /// once and kept in `<data-dir>/secrets.json`.
+    #[arg(long, env = "NEXUS_KYC_KEY", hide_env_values = true)]
+    pub kyc_key: Option<String>,
+
+    /// Ed25519 seed that signs consent records (base64, 32 bytes). Default: generated once
+    /// and kept in `<data-dir>/secrets.json`.
+    #[arg(long, env = "NEXUS_CONSENT_SIGNING_KEY", hide_env_values = true)]
+    pub consent_signing_key: Option<String>,
+
+    /// Shared secret of the KYC provider's webhook (HMAC-SHA256 over the raw body, hex in
+    /// `X-SHA2-Signature`). Default: generated once and kept in `<data-dir>/secrets.json`.
+    #[arg(long, env = "NEXUS_KYC_WEBHOOK_SECRET", hide_env_values = true)]
+    pub kyc_webhook_secret: Option<String>,
+
+    /// Stripe webhook signing secret (`whsec_…`). Default: generated once and kept in
+    /// `<data-dir>/secrets.json`.
+    #[arg(long, env = "NEXUS_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Access-token lifetime in seconds.
+    #[arg(long, env = "NEXUS_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl_secs: i64,
+
+    /// Refresh-token lifetime in days.
+    #[arg(long, env = "NEXUS_REFRESH_TOKEN_TTL_DAYS", default_value_t = 30)]
+    pub refresh_token_ttl_days: i64,
+
+    /// Consecutive failed logins before an account is locked.
+    #[arg(long, env = "NEXUS_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    pub lockout_threshold: i32,
+
+    /// Lockout duration in seconds.
+    #[arg(long, env = "NEXUS_LOCKOUT_SECS", default_value_t = 900)]
+    pub lockout_secs: i64,
+
+    /// Login attempts allowed per client IP per minute.
+    #[arg(long, env = "NEXUS_LOGIN_RATE_PER_MINUTE", default_value_t = 30)]
+    pub login_rate_per_minute: u32,
+
+    /// Argon2id memory cost in KiB (OWASP: 19 MiB with t=2, p=1).
+    #[arg(long, env = "NEXUS_ARGON2_MEMORY_KIB", default_value_t = 19_456)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id iterations.
+    #[arg(long, env = "NEXUS_ARGON2_ITERATIONS", default_value_t = 2)]
+    pub argon2_iterations: u32,
+
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "NEXUS_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Stripe webhook timestamp tolerance in seconds.
+    #[arg(long, env = "NEXUS_WEBHOOK_TOLERANCE_SECS", default_value_t = 300)]
+    pub webhook_tolerance_secs: i64,
+
+    /// How long an approved KYC verification stays valid, in days.
+    #[arg(long, env = "NEXUS_KYC_VALIDITY_DAYS", default_value_t = 365)]
+    pub kyc_validity_days: i64,
+
+    /// How long a signed consent stays valid, in days.
+    #[arg(long, env = "NEXUS_CONSENT_VALIDITY_DAYS", default_value_t = 180)]
+    pub consent_validity_days: i64,
+
+    /// Log format: `pretty` or `json`.
+    #[arg(long, env = "NEXUS_LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+impl Config {
+    /// The data directory, resolved against the platform default.
+    #[must_use]
+    pub fn resolved_data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("nexus"))
+    }
+
+    /// The database URL, resolved against the embedded default.
+    #[must_use]
+    pub fn resolved_database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.resolved_data_dir().join("nexus.db").display()))
+    }
+
+    /// A configuration with every default, rooted in `data_dir` (tests, embedding).
+    #[must_use]
+    pub fn embedded(data_dir: PathBuf) -> Self {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            config: Config,
+        }
+        // An empty command line yields every documented default (NEXUS_* variables, if
+        // set, still apply, as they would for the binary).
+        let mut config = Wrapper::parse_from(["nexus"]).config;
+        config.data_dir = Some(data_dir);
+        config
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the nexus-server API, each scenario on SQLite and PostgreSQL.
+
+mod support;
+
+mod accounts;
+mod bad_input;
+mod kyc_consent;
+mod ledger;
+mod payments;
+mod surface;
