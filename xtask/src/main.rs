@@ -1,1 +1,96 @@
-fn main() {}
+//! `cargo xtask` — the project's only build entry point (alias in `.cargo/config.toml`).
+//!
+//! - `setup` — installs the Debian packages the project needs (apt-get as root,
+//!   otherwise prints the exact command and stops);
+//! - `test` — the README test command: fmt check, clippy `-D warnings`, every test of the
+//!   workspace, PostgreSQL variants against a throwaway cluster it starts itself;
+//! - `demo` — the README main-job command: the server on the embedded default;
+//! - `bench <area>` — benchmarks ending in `bench: <area>.<name> value=… unit=… anchor=…
+//!   ratio=…` lines (areas: `ledger`, `login`);
+//! - `pg` — a throwaway PostgreSQL cluster for manual work, until Ctrl-C.
+//!
+//! One file per subcommand; [`pg`] is the shared throwaway-cluster helper.
+
+#![allow(clippy::print_stdout)]
+
+mod bench;
+mod demo;
+mod pg;
+mod setup;
+mod test;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(about = "Nexus build tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Install the system packages the project needs.
+    Setup,
+    /// Format check, clippy, and every test (SQLite and PostgreSQL).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the server on the embedded default (SQLite, 127.0.0.1:8080).
+    Demo {
+        /// Extra arguments for nexus-server.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run a benchmark area: ledger, login.
+    Bench {
+        /// Which area.
+        area: String,
+    },
+    /// Start a throwaway PostgreSQL cluster and print its URL; Ctrl-C stops it.
+    #[command(hide = true)]
+    Pg,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::run(),
+        Task::Test { args } => test::run(&args),
+        Task::Demo { args } => demo::run(&args),
+        Task::Bench { area } => bench::run(&area),
+        Task::Pg => pg::hold(),
+    }
+}
+
+/// The workspace root.
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .expect("invariant: xtask lives in the workspace")
+}
+
+/// The target directory cargo uses.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+/// `cargo` (the one running us, when known).
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs `cmd`, announcing it; fails on a non-zero exit.
+fn run_step(label: &str, cmd: &mut Command) -> anyhow::Result<()> {
+    println!("==> {label}");
+    let status = cmd.status().map_err(|e| anyhow::anyhow!("{label}: cannot start: {e}"))?;
+    anyhow::ensure!(status.success(), "{label} failed ({status})");
+    Ok(())
+}

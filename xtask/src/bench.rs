@@ -1,0 +1,107 @@
+//! `cargo xtask bench <area>`: runs a benchmark and ends with one line per figure,
+//! `bench: <area>.<name> value=<v> unit=<u> anchor=<a> ratio=<r>`, where the anchor is
+//! measured in the same run. Lines are also written to `<target>/bench/<area>.txt`.
+
+use std::process::Command;
+
+use crate::pg::PgCluster;
+use crate::{cargo, run_step};
+
+/// One figure.
+struct Figure {
+    name: String,
+    value: f64,
+    unit: String,
+}
+
+/// Runs `cargo bench -p nexus-server --bench <bench>` and collects its `result:` lines.
+fn bench_binary(bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figure>> {
+    println!("==> cargo bench -p nexus-server --bench {bench}");
+    let out = cargo().args(["bench", "-p", "nexus-server", "--bench", bench]).envs(env.iter().cloned()).output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    anyhow::ensure!(out.status.success(), "bench {bench} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    Ok(stdout
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.strip_prefix("result: ")?.split_whitespace();
+            Some(Figure {
+                name: parts.next()?.to_owned(),
+                value: parts.next()?.parse().ok()?,
+                unit: parts.next()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+fn report(area: &str, anchor_name: &str, anchor: f64, figures: &[Figure]) -> anyhow::Result<()> {
+    let lines: Vec<String> = figures
+        .iter()
+        .map(|f| {
+            format!(
+                "bench: {area}.{} value={} unit={} anchor={anchor_name} ratio={:.3}",
+                f.name,
+                f.value,
+                f.unit,
+                if anchor > 0.0 { f.value / anchor } else { f64::NAN }
+            )
+        })
+        .collect();
+    let dir = crate::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{area}.txt")), lines.join("\n") + "\n")?;
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn pgbench_tps(cluster: &PgCluster, clients: u32, secs: u32) -> anyhow::Result<f64> {
+    let port = cluster.port().to_string();
+    let conn = ["-h", "127.0.0.1", "-p", port.as_str(), "-U", "postgres"];
+    run_step(
+        "pgbench -i -s 10",
+        Command::new(cluster.bin("pgbench")).args(conn).args(["-i", "-q", "-s", "10", "postgres"]),
+    )?;
+    println!("==> pgbench -c {clients} -j 2 -T {secs} (TPC-B-like)");
+    let out = Command::new(cluster.bin("pgbench"))
+        .args(conn)
+        .args(["-c", &clients.to_string(), "-j", "2", "-T", &secs.to_string(), "-n", "postgres"])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    anyhow::ensure!(out.status.success(), "pgbench failed: {}", String::from_utf8_lossy(&out.stderr));
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output:\n{stdout}"))
+}
+
+/// Runs one area.
+pub fn run(area: &str) -> anyhow::Result<()> {
+    crate::setup::run()?;
+    match area {
+        "ledger" => {
+            let clients = 64;
+            let cluster = PgCluster::start()?;
+            let tps = pgbench_tps(&cluster, clients, 15)?;
+            let mut figures = vec![Figure { name: "pgbench_tps_c64".into(), value: tps, unit: "tps".into() }];
+            figures.extend(bench_binary(
+                "ledger",
+                &[("NEXUS_BENCH_PG_URL", cluster.url("postgres")), ("NEXUS_BENCH_CLIENTS", clients.to_string())],
+            )?);
+            // Latency figures are not throughputs; only throughputs are compared to pgbench.
+            figures.retain(|f| f.unit != "ms");
+            report("ledger", "pgbench_tps_c64", tps, &figures)
+        }
+        "login" => {
+            let figures = bench_binary("login", &[])?;
+            let anchor = figures
+                .iter()
+                .find(|f| f.name == "argon2id_hash_ms")
+                .map(|f| f.value)
+                .ok_or_else(|| anyhow::anyhow!("login bench printed no argon2id_hash_ms"))?;
+            report("login", "argon2id_hash_ms", anchor, &figures)
+        }
+        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login"),
+    }
+}

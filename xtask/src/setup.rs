@@ -1,0 +1,55 @@
+//! `cargo xtask setup`: the Debian packages the project needs, installed with apt-get
+//! when running as root, otherwise the exact command to run. Quick when all is present.
+
+use std::process::Command;
+
+/// Packages and why each is needed.
+const PACKAGES: &[(&str, &str)] = &[
+    ("postgresql", "initdb/pg_ctl/pgbench for the throwaway test cluster and the ledger bench"),
+    ("postgresql-client", "psql, used by `cargo xtask pg` users"),
+];
+
+fn installed(package: &str) -> anyhow::Result<bool> {
+    let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", package]).output();
+    match out {
+        Ok(out) => Ok(String::from_utf8_lossy(&out.stdout).contains("install ok installed")),
+        Err(e) => anyhow::bail!(
+            "dpkg-query not available ({e}); this project's setup expects Debian/Ubuntu. Needed: {}",
+            PACKAGES.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(" ")
+        ),
+    }
+}
+
+/// Whether we run as root (then apt-get runs directly and PostgreSQL as `postgres`).
+pub fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Ensures every package is installed.
+pub fn run() -> anyhow::Result<()> {
+    let mut missing = Vec::new();
+    for (package, why) in PACKAGES {
+        if !installed(package)? {
+            println!("missing {package}: {why}");
+            missing.push(*package);
+        }
+    }
+    if missing.is_empty() {
+        println!("==> setup: all system packages present");
+        return Ok(());
+    }
+    if !is_root() {
+        anyhow::bail!(
+            "run as root, or install first:\n  sudo apt-get update && sudo apt-get install -y {}",
+            missing.join(" ")
+        );
+    }
+    crate::run_step("apt-get update", Command::new("apt-get").arg("update"))?;
+    crate::run_step(
+        &format!("apt-get install {}", missing.join(" ")),
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )
+}

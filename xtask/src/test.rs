@@ -1,0 +1,31 @@
+//! `cargo xtask test`: the README test command.
+
+use std::time::Instant;
+
+use crate::pg::PgCluster;
+use crate::{cargo, run_step};
+
+/// fmt check, clippy `-D warnings`, then every test with a throwaway PostgreSQL.
+pub fn run(extra: &[String]) -> anyhow::Result<()> {
+    let start = Instant::now();
+    crate::setup::run()?;
+    run_step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "cargo clippy -D warnings",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    println!("==> starting a throwaway PostgreSQL cluster");
+    let cluster = PgCluster::start()?;
+    println!("    {}", cluster.url("postgres"));
+    let result = run_step(
+        "cargo test --workspace (SQLite and PostgreSQL)",
+        cargo()
+            .args(["test", "--workspace"])
+            .args(extra)
+            .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
+            .env("NEXUS_TEST_REQUIRE_PG", "1"),
+    );
+    drop(cluster);
+    println!("==> total {:.0} s", start.elapsed().as_secs_f64());
+    result
+}
