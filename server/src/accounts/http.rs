@@ -144,5 +144,5 @@ async fn set_role(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(change): ApiJson<RoleChange>,
 ) -> Result<Json<UserProfile>, AppError> {
-    Ok(Json(service::set_role(&state, admin.user_id, id, change.role, &meta).await?))
+    Ok(Json(service::set_role(&state, id, change.role, service::RoleChanger::Admin(admin.user_id, &meta)).await?))
 }

@@ -502,13 +502,21 @@ pub async fn change_password(
     Ok(())
 }
 
-/// Sets a user's role (administrators only; audited).
+/// Who changes a role.
+#[derive(Debug, Clone, Copy)]
+pub enum RoleChanger<'a> {
+    /// An administrator through the API.
+    Admin(Uuid, &'a ClientMeta),
+    /// The operator CLI (`nexus-server set-role`).
+    OperatorCli,
+}
+
+/// Sets a user's role (audited as ROLE_CHANGE with who did it).
 pub async fn set_role(
     state: &AppState,
-    admin: Uuid,
     target: Uuid,
     role: Role,
-    meta: &ClientMeta,
+    by: RoleChanger<'_>,
 ) -> Result<UserProfile, AppError> {
     let txn = state.db.conn().begin().await?;
     let before = profile(&txn, target).await?;
@@ -518,42 +526,25 @@ pub async fn set_role(
         vec![target.into(), role.as_str().into(), Utc::now().into()],
     )
     .await?;
-    audit::record(
-        &txn,
-        AuditEntry::new(AuditAction::RoleChange, Some(target), "USER")
-            .resource(target)
-            .client(meta)
-            .meta(serde_json::json!({ "by": admin, "from": before.role.as_str(), "to": role.as_str() })),
-    )
-    .await?;
+    let entry = AuditEntry::new(AuditAction::RoleChange, Some(target), "USER").resource(target);
+    let (entry, by) = match by {
+        RoleChanger::Admin(admin, meta) => (entry.client(meta), serde_json::json!(admin)),
+        RoleChanger::OperatorCli => (entry, serde_json::json!("operator_cli")),
+    };
+    audit::record(&txn, entry.meta(serde_json::json!({ "by": by, "from": before.role.as_str(), "to": role.as_str() })))
+        .await?;
     let after = profile(&txn, target).await?;
     txn.commit().await?;
     Ok(after)
 }
 
-/// Sets the role of the user with `email` (operator CLI; audited with no acting user).
-pub async fn set_role_by_email(state: &AppState, email: &str, role: Role) -> Result<(), AppError> {
+/// Sets the role of the user with `email` (operator CLI).
+pub async fn set_role_by_email(state: &AppState, email: &str, role: Role) -> Result<UserProfile, AppError> {
     let row =
         db::one(state.db.conn(), "SELECT id FROM users WHERE email = $1", vec![email.trim().to_lowercase().into()])
             .await?
             .ok_or_else(|| AppError::missing("user"))?;
-    let id: Uuid = get(&row, "id")?;
-    let txn = state.db.conn().begin().await?;
-    db::exec(
-        &txn,
-        "UPDATE users SET role = $2, updated_at = $3 WHERE id = $1",
-        vec![id.into(), role.as_str().into(), Utc::now().into()],
-    )
-    .await?;
-    audit::record(
-        &txn,
-        AuditEntry::new(AuditAction::RoleChange, Some(id), "USER")
-            .resource(id)
-            .meta(serde_json::json!({ "by": "operator_cli", "to": role.as_str() })),
-    )
-    .await?;
-    txn.commit().await?;
-    Ok(())
+    set_role(state, get(&row, "id")?, role, RoleChanger::OperatorCli).await
 }
 
 #[cfg(test)]
