@@ -43,6 +43,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod kyc;
+pub mod moderation;
 pub mod payments;
 pub mod plans;
 pub mod secrets;

@@ -1,0 +1,19 @@
+//! Moderation (seed §3): one door, `check(user, content)`, that every path taking user
+//! content will go through.
+//!
+//! Built so far (issue 3 in progress):
+//! - [`category`] — the categories scored and the always-blocked ones;
+//! - [`mode`] — STRICT / LIGHT / OPTIONAL from plan, choice, KYC and consent (§3.1 step 1);
+//! - [`normalize`] — folding text against evasion (case, accents, leetspeak, zero-width
+//!   and look-alike characters, repeated letters, spaced-out letters);
+//! - [`prefilter`] — the lexicon pass (§3.1 step 2) with Aho-Corasick over folded text;
+//! - [`policy`] — the per-mode thresholds and the §3.2 decision matrix.
+//!
+//! Not built yet: the trained local classifier and the remote backends, incidents and
+//! severity actions, the review queue and appeals, image hashing, the operator CLI.
+
+pub mod category;
+pub mod mode;
+pub mod normalize;
+pub mod policy;
+pub mod prefilter;

@@ -1,0 +1,173 @@
+//! Folding text against evasion before lexicon matching.
+//!
+//! [`fold`] turns text into lower-case ASCII-ish word tokens: compatibility decomposition
+//! (full-width and styled letters become plain ones) with accents dropped, zero-width and
+//! other format characters removed, Cyrillic and Greek look-alikes mapped to Latin,
+//! leetspeak inside words undone (`k1ll` → `kill`), runs of one letter collapsed (`kiiill`
+//! → `kil`), and runs of three or more single letters joined (`b o m b`, `b.o.m.b` →
+//! `bomb`). Lexicon terms go through the same fold, so they match what was meant.
+
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_normalization::char::is_combining_mark;
+
+/// Zero-width and formatting characters that render as nothing.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Cyrillic and Greek letters that look like Latin ones.
+fn unconfuse(c: char) -> char {
+    match c {
+        'а' | 'α' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'е' | 'ε' | 'ё' => 'e',
+        'һ' => 'h',
+        'і' | 'ι' | 'ї' => 'i',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'н' | 'η' => 'n',
+        'о' | 'ο' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'у' | 'υ' => 'y',
+        'х' | 'χ' => 'x',
+        'ν' => 'v',
+        'ш' | 'ω' => 'w',
+        other => other,
+    }
+}
+
+/// Leetspeak digits and symbols, undone inside words that also have letters.
+fn unleet(c: char) -> char {
+    match c {
+        '0' => 'o',
+        '1' | '!' | '|' => 'i',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' | '+' => 't',
+        '8' => 'b',
+        '9' => 'g',
+        other => other,
+    }
+}
+
+fn is_leet_symbol(c: char) -> bool {
+    matches!(c, '!' | '|' | '@' | '$' | '+')
+}
+
+/// Folds `text` into word tokens (see the module docs).
+#[must_use]
+pub fn fold(text: &str) -> Vec<String> {
+    // 1. Character-level clean-up.
+    let cleaned: String = text
+        .nfkd()
+        .filter(|c| !is_combining_mark(*c) && !is_invisible(*c))
+        .flat_map(char::to_lowercase)
+        .map(unconfuse)
+        .collect();
+    // 2. Raw tokens: letters, digits and leet symbols; anything else separates.
+    let raw = cleaned.split(|c: char| !(c.is_alphanumeric() || is_leet_symbol(c)));
+    let mut words: Vec<String> = Vec::new();
+    for token in raw {
+        let token = token.trim_matches(|c: char| c == '!' || c == '|');
+        if token.is_empty() {
+            continue;
+        }
+        let has_letter = token.chars().any(char::is_alphabetic);
+        let mut word = String::with_capacity(token.len());
+        for c in token.chars() {
+            let c = if has_letter { unleet(c) } else { c };
+            // 3. Collapse runs of one character.
+            if !word.ends_with(c) && !is_leet_symbol(c) {
+                word.push(c);
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    join_spelled_out(words)
+}
+
+/// Joins runs of three or more one-letter tokens (`b o m b` → `bomb`), re-collapsing.
+/// Ambiguous by nature: `a b c d` becomes `a bcd`.
+fn join_spelled_out(words: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut run: Vec<String> = Vec::new();
+    let flush = |run: &mut Vec<String>, out: &mut Vec<String>| {
+        // "a b o m b": a leading one-letter *word* (English/French "a", "i", "y") stays
+        // a word when the rest still spells something out.
+        if run.len() >= 4 && matches!(run[0].as_str(), "a" | "i" | "y") {
+            out.push(run.remove(0));
+        }
+        if run.len() >= 3 {
+            let mut joined = String::new();
+            for c in run.iter().flat_map(|w| w.chars()) {
+                if !joined.ends_with(c) {
+                    joined.push(c);
+                }
+            }
+            out.push(joined);
+        } else {
+            out.append(run);
+        }
+        run.clear();
+    };
+    for w in words {
+        if w.chars().count() == 1 {
+            run.push(w);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(w);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// The folded form as one string with a space before and after every word, so that
+/// substring matches of space-padded terms are whole-word matches.
+#[must_use]
+pub fn folded_line(text: &str) -> String {
+    let mut line = String::from(" ");
+    for w in fold(text) {
+        line.push_str(&w);
+        line.push(' ');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evasions_fold_to_the_same_words() {
+        let target = folded_line("build a bomb");
+        for evasion in [
+            "BUILD A BOMB",
+            "bu1ld a b0mb", // a lone digit stays a number: "4" is not "a"
+            "build a b o m b",
+            "build a b.o.m.b",
+            "build   a   bommmb",
+            "bu\u{200B}ild a bo\u{200D}mb",
+            "búîld à bómb",
+            "ｂｕｉｌｄ a ｂｏｍｂ",
+            "build a bоmb", // Cyrillic о
+        ] {
+            assert_eq!(folded_line(evasion), target, "{evasion:?}");
+        }
+    }
+
+    #[test]
+    fn ordinary_text_keeps_its_words() {
+        assert_eq!(fold("Kill the process, it's 2024!"), ["kil", "the", "proces", "it", "s", "2024"]);
+        assert_eq!(fold("I am a cat"), ["i", "am", "a", "cat"]);
+        assert!(fold("").is_empty());
+        assert!(fold("🦀🦀🦀 \u{0000} \u{FFFF}").iter().all(|w| !w.is_empty()));
+    }
+}
