@@ -14,12 +14,20 @@ struct Migration {
     sqlite: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "seed schema (§7.1) + sessions, holds, webhooks, companions",
-    postgres: include_str!("../../migrations/postgres/0001_schema.sql"),
-    sqlite: include_str!("../../migrations/sqlite/0001_schema.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "seed schema (§7.1) + sessions, holds, webhooks, companions",
+        postgres: include_str!("../../migrations/postgres/0001_schema.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0001_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "users.moderation_preference",
+        postgres: include_str!("../../migrations/postgres/0002_moderation_preference.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0002_moderation_preference.sql"),
+    },
+];
 
 /// Advisory-lock key for migrations ("nexus" in ASCII).
 const PG_MIGRATION_LOCK: i64 = 0x6e_65_78_75_73;

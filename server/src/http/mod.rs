@@ -33,6 +33,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::tokens::http::router())
         .merge(crate::payments::http::router())
         .merge(crate::audit::http::router())
+        .merge(crate::moderation::http::router())
         .split_for_parts()
 }
 

@@ -7,13 +7,17 @@
 //! - [`normalize`] — folding text against evasion (case, accents, leetspeak, zero-width
 //!   and look-alike characters, repeated letters, spaced-out letters);
 //! - [`prefilter`] — the lexicon pass (§3.1 step 2) with Aho-Corasick over folded text;
-//! - [`policy`] — the per-mode thresholds and the §3.2 decision matrix.
+//! - [`policy`] — the per-mode thresholds and the §3.2 decision matrix;
+//! - [`service`] / [`http`] — the caller's resolved mode (`/api/v1/moderation/mode`),
+//!   choosing one, audited as MODE_ACTIVATION.
 //!
 //! Not built yet: the trained local classifier and the remote backends, incidents and
 //! severity actions, the review queue and appeals, image hashing, the operator CLI.
 
 pub mod category;
+pub mod http;
 pub mod mode;
 pub mod normalize;
 pub mod policy;
 pub mod prefilter;
+pub mod service;

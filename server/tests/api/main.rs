@@ -6,5 +6,6 @@ mod accounts;
 mod bad_input;
 mod kyc_consent;
 mod ledger;
+mod moderation_mode;
 mod payments;
 mod surface;
