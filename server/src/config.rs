@@ -64,6 +64,15 @@ pub struct Config {
     #[arg(long, env = "NEXUS_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
 
+    /// Stripe secret API key (`sk_…`). With it, checkout sessions are created at Stripe;
+    /// without it (the embedded default) they are recorded locally only.
+    #[arg(long, env = "NEXUS_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Base URL of the Stripe API.
+    #[arg(long, env = "NEXUS_STRIPE_API_BASE", default_value = "https://api.stripe.com")]
+    pub stripe_api_base: String,
+
     /// Access-token lifetime in seconds.
     #[arg(long, env = "NEXUS_ACCESS_TOKEN_TTL", default_value_t = 900)]
     pub access_token_ttl_secs: i64,

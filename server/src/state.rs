@@ -10,6 +10,7 @@ use crate::accounts::throttle::LoginRateLimiter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
+use crate::payments::stripe::StripeClient;
 use crate::secrets::Keys;
 
 /// Shared state of one server node.
@@ -31,6 +32,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginRateLimiter>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Stripe client, when a secret key is configured.
+    pub stripe: Option<StripeClient>,
 }
 
 impl AppState {
@@ -46,6 +49,14 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("database {}: {e}", redact_url(&url)))?;
         let passwords = PasswordHasher::new(config.argon2_memory_kib, config.argon2_iterations)?;
         let mailer = Mailer::new(&config.mail_from, config.smtp_url.as_deref())?;
+        // One TLS provider for every outgoing connection (reqwest, lettre); an error only
+        // means one is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stripe = config
+            .stripe_secret_key
+            .as_deref()
+            .map(|key| StripeClient::new(&config.stripe_api_base, key))
+            .transpose()?;
         Ok(Self {
             db,
             tokens: TokenSigner::new(&keys.jwt_secret, config.access_token_ttl_secs),
@@ -53,6 +64,7 @@ impl AppState {
             mailer,
             login_limiter: Arc::new(LoginRateLimiter::new(config.login_rate_per_minute)),
             metrics: Arc::new(Metrics::new()),
+            stripe,
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::audit::{self, AuditAction, AuditEntry};
 use crate::db::{self, get};
 use crate::error::AppError;
+use crate::payments::stripe::SessionRequest;
 use crate::plans::Plan;
 use crate::plans::service::{activate_period, cents_column, cents_param};
 use crate::state::AppState;
@@ -66,6 +67,15 @@ pub struct CheckoutSession {
     pub amount_total: i64,
     /// Currency (lower case, as Stripe writes it).
     pub currency: &'static str,
+    /// The provider's hosted payment page (absent when no provider is configured).
+    pub url: Option<String>,
+}
+
+fn product_name(purchase: Purchase) -> String {
+    match purchase {
+        Purchase::TokenPack { pack } => format!("Nexus tokens: {} tokens", pack.contents().0),
+        Purchase::Subscription { plan } => format!("Nexus {} (monthly)", plan.as_str()),
+    }
 }
 
 /// Records a PENDING payment for `purchase` and returns its checkout session.
@@ -93,7 +103,24 @@ pub async fn create_checkout(state: &AppState, user: Uuid, purchase: Purchase) -
         }
     };
     let payment_id = Uuid::now_v7();
-    let session_id = format!("cs_nexus_{}", payment_id.simple());
+    let (session_id, url) = match &state.stripe {
+        Some(stripe) => {
+            let base = state.config.public_url.trim_end_matches('/');
+            let created = stripe
+                .create_session(&SessionRequest {
+                    payment_id,
+                    mode,
+                    amount_cents: amount,
+                    currency: "eur",
+                    product_name: product_name(purchase),
+                    success_url: format!("{base}/checkout/success?payment={payment_id}"),
+                    cancel_url: format!("{base}/checkout/cancel?payment={payment_id}"),
+                })
+                .await?;
+            (created.id, created.url)
+        }
+        None => (format!("cs_nexus_{}", payment_id.simple()), None),
+    };
     let now = Utc::now();
     let sql = format!(
         "INSERT INTO payment_transactions (id, user_id, type, amount, currency, status, stripe_checkout_session_id,
@@ -115,7 +142,7 @@ pub async fn create_checkout(state: &AppState, user: Uuid, purchase: Purchase) -
         ],
     )
     .await?;
-    Ok(CheckoutSession { id: session_id, payment_id, mode, amount_total: amount, currency: "eur" })
+    Ok(CheckoutSession { id: session_id, payment_id, mode, amount_total: amount, currency: "eur", url })
 }
 
 /// A provider event (the fields Nexus reads).

@@ -6,6 +6,7 @@ mod accounts;
 mod bad_input;
 mod kyc_consent;
 mod ledger;
+mod mail;
 mod moderation_mode;
 mod payments;
 mod surface;

@@ -132,3 +132,72 @@ async fn subscription_upgrade_renew_downgrade_cancel(app: TestApp) {
     );
 }
 on_both_backends!(subscription_upgrade_renew_downgrade_cancel);
+
+/// Checkout against a Stripe-compatible endpoint on loopback (Stripe itself is not
+/// reachable here): the request is authenticated, idempotent and carries the amount;
+/// the session id Stripe returns is the one the webhook later names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkout_creates_the_session_at_the_provider() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let record = Arc::clone(&seen);
+    let provider = axum::Router::new().route(
+        "/v1/checkout/sessions",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let record = Arc::clone(&record);
+            async move {
+                let header = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+                record.lock().expect("lock").push((header("authorization"), header("idempotency-key"), body));
+                axum::Json(json!({"id": "cs_test_abc", "object": "checkout.session", "url": "https://checkout.example/pay/cs_test_abc"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+
+    let app = TestApp::sqlite_with(|c| {
+        c.stripe_secret_key = Some("sk_test_123".into());
+        c.stripe_api_base = base;
+    })
+    .await;
+    let ada = app.user("ada").await;
+    let session = app
+        .post("/api/v1/payments/checkout", Some(&ada.token), json!({"kind": "subscription", "plan": "PREMIUM"}))
+        .await;
+    assert_eq!(session.status, StatusCode::CREATED, "{}", session.body);
+    assert_eq!(session.body["id"], "cs_test_abc");
+    assert_eq!(session.body["url"], "https://checkout.example/pay/cs_test_abc");
+    let requests = seen.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1);
+    let (auth, idempotency, form) = &requests[0];
+    assert_eq!(auth, "Bearer sk_test_123");
+    assert_eq!(idempotency, session.body["payment_id"].as_str().expect("id"));
+    for field in ["mode=subscription", "unit_amount%5D=1999", "currency%5D=eur", "interval%5D=month"] {
+        assert!(form.contains(field), "{field} missing in {form}");
+    }
+    // The webhook names Stripe's session id, which now finds the payment.
+    let r = app.stripe_webhook(&completed("evt_p", &session.body, json!({})), chrono::Utc::now().timestamp()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(app.get("/api/v1/subscription", Some(&ada.token)).await.body["plan"], "PREMIUM");
+
+    // A provider that is down: 503, nothing recorded.
+    let down = TestApp::sqlite_with(|c| {
+        c.stripe_secret_key = Some("sk_test_123".into());
+        c.stripe_api_base = "http://127.0.0.1:9".into();
+    })
+    .await;
+    let bob = down.user("bob").await;
+    let before = down.count("payment_transactions").await;
+    let r = down
+        .send_raw(
+            axum::http::Method::POST,
+            "/api/v1/payments/checkout",
+            Some(&bob.token),
+            &[("content-type", "application/json")],
+            json!({"kind": "token_pack", "pack": "SMALL"}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"));
+    assert_eq!(down.count("payment_transactions").await, before);
+}
