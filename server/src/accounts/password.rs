@@ -15,7 +15,7 @@ pub struct PasswordHasher {
     params: Params,
     /// A valid hash of a random password, verified against when the account does not
     /// exist so that unknown emails cost as much time as wrong passwords.
-    dummy_hash: String,
+    timing_decoy_hash: String,
 }
 
 impl PasswordHasher {
@@ -23,8 +23,8 @@ impl PasswordHasher {
     pub fn new(memory_kib: u32, iterations: u32) -> Result<Self, AppError> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| AppError::Internal(format!("argon2 params: {e}")))?;
-        let mut hasher = Self { params, dummy_hash: String::new() };
-        hasher.dummy_hash = hasher.hash_blocking("nexus-dummy-password-for-timing")?;
+        let mut hasher = Self { params, timing_decoy_hash: String::new() };
+        hasher.timing_decoy_hash = hasher.hash_blocking("nexus-timing-decoy-password")?;
         Ok(hasher)
     }
 
@@ -48,11 +48,11 @@ impl PasswordHasher {
             .map_err(|e| AppError::Internal(format!("hash task: {e}")))?
     }
 
-    /// Verifies `password` against `hash` (or the dummy hash when `None`) on the blocking
+    /// Verifies `password` against `hash` (or the timing decoy when `None`) on the blocking
     /// pool. A malformed stored hash counts as a mismatch and is logged.
     pub async fn verify(&self, password: &str, hash: Option<&str>) -> Result<bool, AppError> {
         let exists = hash.is_some();
-        let hash = hash.unwrap_or(&self.dummy_hash).to_owned();
+        let hash = hash.unwrap_or(&self.timing_decoy_hash).to_owned();
         let (this, password) = (self.clone(), password.to_owned());
         let ok = tokio::task::spawn_blocking(move || {
             match this.argon2().verify_password(password.as_bytes(), hash.as_str()) {

@@ -15,9 +15,14 @@ fn is_invisible(c: char) -> bool {
     matches!(c, '\u{00AD}' | '\u{034F}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
 }
 
-/// Cyrillic and Greek letters that look like Latin ones.
+/// Cyrillic and Greek letters that look like Latin ones, and enclosed Latin capitals
+/// that have no decomposition (🄰 🅐 🅰 → a).
 fn unconfuse(c: char) -> char {
+    let enclosed = |base: u32| char::from_u32(u32::from(b'a') + (c as u32 - base)).unwrap_or(c);
     match c {
+        '\u{1F130}'..='\u{1F149}' => enclosed(0x1F130),
+        '\u{1F150}'..='\u{1F169}' => enclosed(0x1F150),
+        '\u{1F170}'..='\u{1F189}' => enclosed(0x1F170),
         'а' | 'α' => 'a',
         'в' | 'β' => 'b',
         'с' | 'ϲ' => 'c',
@@ -158,6 +163,8 @@ mod tests {
             "búîld à bómb",
             "ｂｕｉｌｄ a ｂｏｍｂ",
             "build a bоmb", // Cyrillic о
+            "build a 🅑🅞🅜🅑",
+            "build a Ⓑⓞⓜⓑ",
         ] {
             assert_eq!(folded_line(evasion), target, "{evasion:?}");
         }
@@ -169,5 +176,16 @@ mod tests {
         assert_eq!(fold("I am a cat"), ["i", "am", "a", "cat"]);
         assert!(fold("").is_empty());
         assert!(fold("🦀🦀🦀 \u{0000} \u{FFFF}").iter().all(|w| !w.is_empty()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn folding_any_text_yields_clean_lowercase_words(text in "\\PC{0,200}") {
+            for word in fold(&text) {
+                proptest::prop_assert!(!word.is_empty());
+                proptest::prop_assert!(!word.chars().any(char::is_whitespace));
+                proptest::prop_assert!(!word.chars().any(|c| c.is_ascii_uppercase()), "{word}");
+            }
+        }
     }
 }

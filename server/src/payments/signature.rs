@@ -82,4 +82,18 @@ mod tests {
         assert_eq!(code(verify(SECRET, "t=1700000000", b"{}", 1_700_000_000, 300)), "invalid_signature");
         assert_eq!(code(verify(SECRET, "t=x,v1=00", b"{}", 1_700_000_000, 300)), "invalid_signature_header");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_body_round_trips_and_any_flipped_byte_fails(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512), t in 0i64..4_000_000_000, flip in 0usize..512) {
+            let header = sign(SECRET, t, &body).expect("sign");
+            proptest::prop_assert!(verify(SECRET, &header, &body, t, 300).is_ok());
+            if !body.is_empty() {
+                let mut tampered = body.clone();
+                let i = flip % tampered.len();
+                tampered[i] ^= 0x01;
+                proptest::prop_assert_eq!(verify(SECRET, &header, &tampered, t, 300).expect_err("tampered").code(), "invalid_signature");
+            }
+        }
+    }
 }
