@@ -117,6 +117,11 @@ pub struct Config {
     #[arg(long, env = "NEXUS_CONSENT_VALIDITY_DAYS", default_value_t = 180)]
     pub consent_validity_days: i64,
 
+    /// Directory of the moderation lexicons (`*.tsv`). Default: the repository's
+    /// `assets/moderation/lexicon`.
+    #[arg(long, env = "NEXUS_LEXICON_DIR")]
+    pub lexicon_dir: Option<PathBuf>,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "NEXUS_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,

@@ -10,6 +10,8 @@ use crate::accounts::throttle::LoginRateLimiter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
+use crate::moderation::policy::Thresholds;
+use crate::moderation::prefilter::Prefilter;
 use crate::payments::stripe::StripeClient;
 use crate::secrets::Keys;
 
@@ -34,6 +36,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Stripe client, when a secret key is configured.
     pub stripe: Option<StripeClient>,
+    /// The moderation lexicon pre-filter.
+    pub prefilter: Arc<Prefilter>,
+    /// Moderation thresholds per mode.
+    pub thresholds: Arc<Thresholds>,
 }
 
 impl AppState {
@@ -52,6 +58,10 @@ impl AppState {
         // One TLS provider for every outgoing connection (reqwest, lettre); an error only
         // means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let prefilter = match &config.lexicon_dir {
+            Some(dir) => Prefilter::load(dir.clone())?,
+            None => Prefilter::bundled()?,
+        };
         let stripe = config
             .stripe_secret_key
             .as_deref()
@@ -65,6 +75,8 @@ impl AppState {
             login_limiter: Arc::new(LoginRateLimiter::new(config.login_rate_per_minute)),
             metrics: Arc::new(Metrics::new()),
             stripe,
+            prefilter: Arc::new(prefilter),
+            thresholds: Arc::new(Thresholds::default()),
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

@@ -270,7 +270,7 @@ pub async fn login(state: &AppState, creds: Credentials, meta: &ClientMeta) -> R
     let now = Utc::now();
     let row = db::one(
         state.db.conn(),
-        "SELECT id, password_hash, active, locked_until FROM users WHERE email = $1",
+        "SELECT id, password_hash, active, locked_until, suspended_until FROM users WHERE email = $1",
         vec![email.into()],
     )
     .await?;
@@ -310,6 +310,12 @@ pub async fn login(state: &AppState, creds: Credentials, meta: &ClientMeta) -> R
     if !get::<Option<bool>>(&row, "active")?.unwrap_or(false) {
         login_failed(state, Some(user), meta, "disabled").await?;
         return Err(AppError::forbidden("account_disabled", "this account is disabled"));
+    }
+    if let Some(until) = get::<Option<DateTime<Utc>>>(&row, "suspended_until")?
+        && until > now
+    {
+        login_failed(state, Some(user), meta, "suspended").await?;
+        return Err(AppError::forbidden("account_suspended", format!("this account is suspended until {until}")));
     }
 
     let txn = state.db.conn().begin().await?;

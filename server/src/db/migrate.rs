@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0002_moderation_preference.sql"),
         sqlite: include_str!("../../migrations/sqlite/0002_moderation_preference.sql"),
     },
+    Migration {
+        version: 3,
+        name: "suspensions and the authority-report queue",
+        postgres: include_str!("../../migrations/postgres/0003_moderation_actions.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0003_moderation_actions.sql"),
+    },
 ];
 
 /// Advisory-lock key for migrations ("nexus" in ASCII).

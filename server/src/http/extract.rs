@@ -170,7 +170,7 @@ impl FromRequestParts<AppState> for AuthUser {
         let claims = state.tokens.verify(token.trim())?;
         let row = db::one(
             state.db.conn(),
-            "SELECT u.role, u.active, s.revoked_at IS NULL AS live
+            "SELECT u.role, u.active, u.suspended_until, s.revoked_at IS NULL AS live
              FROM auth_sessions s JOIN users u ON u.id = s.user_id
              WHERE s.id = $1 AND u.id = $2",
             vec![claims.sid.into(), claims.sub.into()],
@@ -182,6 +182,11 @@ impl FromRequestParts<AppState> for AuthUser {
         }
         if !get::<bool>(&row, "active")? {
             return Err(AppError::forbidden("account_disabled", "this account is disabled"));
+        }
+        if let Some(until) = get::<Option<chrono::DateTime<chrono::Utc>>>(&row, "suspended_until")?
+            && until > chrono::Utc::now()
+        {
+            return Err(AppError::forbidden("account_suspended", format!("this account is suspended until {until}")));
         }
         let role = Role::parse(&get::<String>(&row, "role")?)
             .ok_or_else(|| AppError::Internal("unknown role in database".into()))?;

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::check::{CheckRequest, CheckResult, check_text};
 use super::service::{self, ModeRequest, ModeStatus};
 use crate::error::{AppError, ErrorBody};
 use crate::http::extract::{ApiJson, AuthUser, ClientMeta};
@@ -11,7 +12,7 @@ use crate::state::AppState;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_mode, put_mode))
+    OpenApiRouter::new().routes(routes!(get_mode, put_mode)).routes(routes!(check))
 }
 
 /// The mode in force for the caller's session and why.
@@ -31,4 +32,16 @@ async fn put_mode(
     ApiJson(req): ApiJson<ModeRequest>,
 ) -> Result<Json<ModeStatus>, AppError> {
     Ok(Json(service::choose(&state, &user, req, &meta).await?))
+}
+
+/// Checks a text through the caller's moderation mode; blocked content records an
+/// incident (hash only) and its action.
+#[utoipa::path(post, path = "/api/v1/moderation/check", tag = "moderation", request_body = CheckRequest,
+    responses((status = 200, body = CheckResult), (status = 422, body = ErrorBody)))]
+async fn check(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CheckRequest>,
+) -> Result<Json<CheckResult>, AppError> {
+    Ok(Json(check_text(&state, &user, req).await?))
 }

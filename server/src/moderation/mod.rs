@@ -11,11 +11,17 @@
 //! - [`service`] / [`http`] — the caller's resolved mode (`/api/v1/moderation/mode`),
 //!   choosing one, audited as MODE_ACTIVATION.
 //!
-//! Not built yet: the trained local classifier and the remote backends, incidents and
-//! severity actions, the review queue and appeals, image hashing, the operator CLI.
+//! - [`incident`] — the incident (content hash only) and the severity action (warning,
+//!   strike, suspension, ban + authority-report queue);
+//! - [`check`] — the door itself for text, `POST /api/v1/moderation/check`.
+//!
+//! Not built yet: the trained local classifier and the remote backends (today only the
+//! pre-filter scores), the review queue and appeals, image hashing, the operator CLI.
 
 pub mod category;
+pub mod check;
 pub mod http;
+pub mod incident;
 pub mod mode;
 pub mod normalize;
 pub mod policy;

@@ -211,6 +211,37 @@ impl TestApp {
         user
     }
 
+    /// Whether any stored row (PostgreSQL) or any byte of the database files (SQLite)
+    /// contains `needle`.
+    pub async fn database_contains(&self, needle: &str) -> bool {
+        if self.backend == "sqlite" {
+            let dir = self._dir.path();
+            return ["nexus.db", "nexus.db-wal"].iter().any(|f| {
+                std::fs::read(dir.join(f))
+                    .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            });
+        }
+        let tables = nexus_server::db::all(
+            self.state.db.conn(),
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+            vec![],
+        )
+        .await
+        .expect("tables");
+        for t in tables {
+            let name: String = nexus_server::db::get(&t, "table_name").expect("name");
+            let sql = format!("SELECT COUNT(*) AS n FROM {name} t WHERE CAST(row_to_json(t) AS TEXT) LIKE $1");
+            let row = nexus_server::db::one(self.state.db.conn(), &sql, vec![format!("%{needle}%").into()])
+                .await
+                .expect("scan")
+                .expect("row");
+            if nexus_server::db::get::<i64>(&row, "n").expect("n") > 0 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Rows in `table` (for "nothing written" assertions).
     pub async fn count(&self, table: &str) -> i64 {
         let row = nexus_server::db::one(self.state.db.conn(), &format!("SELECT COUNT(*) AS n FROM {table}"), vec![])

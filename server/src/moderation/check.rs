@@ -1,0 +1,94 @@
+//! The one door: `check_text(user, content)` — mode → pre-filter → (classifier: not yet)
+//! → thresholds → decision → incident and action, and the answer the user is shown.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::category::Category;
+use super::incident::{self, ContentType};
+use super::mode::ModerationMode;
+use super::policy::{Action, Decision};
+use crate::error::AppError;
+use crate::http::extract::AuthUser;
+use crate::state::AppState;
+
+/// Longest text accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 10_000;
+
+/// Where the community guidelines live.
+pub const GUIDELINES_URL: &str = "/guidelines";
+
+/// Text to check.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// What kind of content it is.
+    pub content_type: ContentType,
+    /// The text (1–10,000 characters).
+    pub text: String,
+}
+
+/// The verdict as the user sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckResult {
+    /// `allow`, `warn` or `block`.
+    #[schema(value_type = String)]
+    pub action: Action,
+    /// Categories that triggered it.
+    #[schema(value_type = Vec<String>)]
+    pub categories: Vec<Category>,
+    /// The mode it was decided in.
+    #[schema(value_type = String)]
+    pub mode: ModerationMode,
+    /// Why, in words.
+    pub reason: Option<String>,
+    /// The community guidelines.
+    pub guidelines_url: Option<&'static str>,
+    /// Incident to appeal, when one was recorded.
+    pub appeal_incident_id: Option<Uuid>,
+    /// What was done to the account (`WARNING`, `STRIKE`, `SUSPENSION_1D`, `BAN`).
+    pub action_taken: Option<String>,
+    /// Which detectors ran. The trained classifier is not built yet, so today this is
+    /// `["prefilter"]`.
+    pub engines: Vec<&'static str>,
+}
+
+/// Checks `text` from `user` and applies the consequences.
+pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) -> Result<CheckResult, AppError> {
+    let chars = req.text.chars().count();
+    if req.text.trim().is_empty() {
+        return Err(AppError::unprocessable("empty_content", "nothing to check"));
+    }
+    if chars > MAX_TEXT_CHARS {
+        return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
+    }
+    let mode = super::service::status(state, user).await?.mode;
+    let mut scores: BTreeMap<Category, f32> = BTreeMap::new();
+    for hit in state.prefilter.scan(&req.text) {
+        scores.insert(hit.category, 1.0);
+    }
+    let decision: Decision = state.thresholds.decide(mode, &scores);
+    use sea_orm::TransactionTrait as _;
+    let txn = state.db.conn().begin().await?;
+    let outcome =
+        incident::record(&txn, user.user_id, mode, req.content_type, req.text.as_bytes(), &decision, &scores).await?;
+    txn.commit().await?;
+    let names = decision.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
+    let reason = match decision.action {
+        Action::Block => Some(format!("Content blocked: {names}")),
+        Action::Warn => Some(format!("Allowed with a warning: {names}")),
+        Action::Allow => None,
+    };
+    Ok(CheckResult {
+        action: decision.action,
+        guidelines_url: reason.as_ref().map(|_| GUIDELINES_URL),
+        categories: decision.categories,
+        mode,
+        reason,
+        appeal_incident_id: outcome.incident,
+        action_taken: outcome.action_taken,
+        engines: vec!["prefilter"],
+    })
+}
