@@ -66,20 +66,6 @@ impl Category {
         Self::MaliciousDeepfake,
     ];
 
-    /// The categories a classifier scores.
-    pub const SCORED: [Self; 10] = [
-        Self::Sexual,
-        Self::SexualMinors,
-        Self::Hate,
-        Self::HateThreatening,
-        Self::Harassment,
-        Self::Violence,
-        Self::ViolenceGraphic,
-        Self::SelfHarm,
-        Self::IllicitDrugs,
-        Self::Terrorism,
-    ];
-
     /// The wire and lexicon spelling.
     #[must_use]
     pub fn as_str(self) -> &'static str {

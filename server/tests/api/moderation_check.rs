@@ -15,12 +15,7 @@ async fn check(app: &TestApp, user: &TestUser, text: &str) -> crate::support::Re
 /// A VIP+ user in OPTIONAL mode: plan bought, KYC 3 approved, consent signed this session.
 async fn optional_user(app: &TestApp, name: &str) -> TestUser {
     let user = app.user(name).await;
-    let session = app
-        .post("/api/v1/payments/checkout", Some(&user.token), json!({"kind": "subscription", "plan": "VIP_PLUS"}))
-        .await;
-    let object = json!({"id": session.body["id"], "amount_total": session.body["amount_total"], "payment_intent": format!("pi_{name}")});
-    let event = json!({"id": format!("evt_{name}"), "type": "checkout.session.completed", "data": {"object": object}});
-    assert_eq!(app.stripe_webhook(&event, chrono::Utc::now().timestamp()).await.status, StatusCode::OK);
+    app.buy_plan(&user, "VIP_PLUS", name).await;
     let kyc = app
         .post(
             "/api/v1/kyc/verifications",

@@ -5,15 +5,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::on_both_backends;
-use crate::support::{TestApp, TestUser};
-
-async fn buy_plan(app: &TestApp, user: &TestUser, plan: &str, event: &str) {
-    let session =
-        app.post("/api/v1/payments/checkout", Some(&user.token), json!({"kind": "subscription", "plan": plan})).await;
-    let object = json!({"id": session.body["id"], "amount_total": session.body["amount_total"], "payment_intent": format!("pi_{event}")});
-    let event = json!({"id": event, "type": "checkout.session.completed", "data": {"object": object}});
-    assert_eq!(app.stripe_webhook(&event, chrono::Utc::now().timestamp()).await.status, StatusCode::OK);
-}
+use crate::support::TestApp;
 
 async fn mode_follows_plan_kyc_and_consent(app: TestApp) {
     let ada = app.user("ada").await;
@@ -27,7 +19,7 @@ async fn mode_follows_plan_kyc_and_consent(app: TestApp) {
     assert_eq!((r.status, r.body["mode"].clone()), (StatusCode::OK, json!("STRICT")), "{}", r.body);
 
     // VIP+ without KYC or consent: LIGHT.
-    buy_plan(&app, &ada, "VIP_PLUS", "evt_vipplus").await;
+    app.buy_plan(&ada, "VIP_PLUS", "vipplus").await;
     assert_eq!(app.get("/api/v1/moderation/mode", Some(&ada.token)).await.body["mode"], "LIGHT");
 
     // KYC level 3 through the provider webhook, then consent in this session: OPTIONAL.

@@ -251,6 +251,18 @@ impl TestApp {
         nexus_server::db::get::<i64>(&row, "n").expect("n")
     }
 
+    /// Buys a month of `plan` for `user`: checkout, then the provider's signed
+    /// `checkout.session.completed` (event id `evt_<tag>`).
+    pub async fn buy_plan(&self, user: &TestUser, plan: &str, tag: &str) {
+        let session = self
+            .post("/api/v1/payments/checkout", Some(&user.token), json!({"kind": "subscription", "plan": plan}))
+            .await;
+        let object = json!({"id": session.body["id"], "amount_total": session.body["amount_total"], "payment_intent": format!("pi_{tag}")});
+        let event =
+            json!({"id": format!("evt_{tag}"), "type": "checkout.session.completed", "data": {"object": object}});
+        assert_eq!(self.stripe_webhook(&event, chrono::Utc::now().timestamp()).await.status, StatusCode::OK);
+    }
+
     /// A signed Stripe-style webhook delivery of `event` at `timestamp`.
     pub async fn stripe_webhook(&self, event: &Value, timestamp: i64) -> Reply {
         let body = event.to_string().into_bytes();
