@@ -67,12 +67,14 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The workspace root.
+/// The workspace root. `cargo run` sets `CARGO_MANIFEST_DIR` at run time; it is read then
+/// rather than baked in at compile time, because a target dir shared by several clones
+/// can hand one clone the xtask binary built in another.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    std::env::var_os("CARGO_MANIFEST_DIR")
         .map(PathBuf::from)
-        .expect("invariant: xtask lives in the workspace")
+        .and_then(|dir| dir.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// The target directory cargo uses.

@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0003_moderation_actions.sql"),
         sqlite: include_str!("../../migrations/sqlite/0003_moderation_actions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "incident appeals",
+        postgres: include_str!("../../migrations/postgres/0004_appeals.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0004_appeals.sql"),
+    },
 ];
 
 /// Advisory-lock key for migrations ("nexus" in ASCII).

@@ -155,45 +155,64 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<Self>() {
-            return Ok(user.clone());
-        }
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| AppError::unauthorized("missing_token", "Authorization header required"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| AppError::unauthorized("invalid_token", "expected a Bearer token"))?;
-        let claims = state.tokens.verify(token.trim())?;
-        let row = db::one(
-            state.db.conn(),
-            "SELECT u.role, u.active, u.suspended_until, s.revoked_at IS NULL AS live
-             FROM auth_sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.id = $1 AND u.id = $2",
-            vec![claims.sid.into(), claims.sub.into()],
-        )
-        .await?
-        .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown session"))?;
-        if !get::<bool>(&row, "live")? {
-            return Err(AppError::unauthorized("session_revoked", "this session has ended"));
-        }
-        if !get::<bool>(&row, "active")? {
-            return Err(AppError::forbidden("account_disabled", "this account is disabled"));
-        }
-        if let Some(until) = get::<Option<chrono::DateTime<chrono::Utc>>>(&row, "suspended_until")?
-            && until > chrono::Utc::now()
-        {
-            return Err(AppError::forbidden("account_suspended", format!("this account is suspended until {until}")));
-        }
-        let role = Role::parse(&get::<String>(&row, "role")?)
-            .ok_or_else(|| AppError::Internal("unknown role in database".into()))?;
-        let user = Self { user_id: claims.sub, session_id: claims.sid, role };
-        parts.extensions.insert(user.clone());
-        Ok(user)
+        authenticate(parts, state, false).await
     }
+}
+
+/// An authenticated caller who may be temporarily suspended (to appeal the suspension).
+#[derive(Debug, Clone)]
+pub struct PossiblySuspended(pub AuthUser);
+
+impl FromRequestParts<AppState> for PossiblySuspended {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state, true).await.map(Self)
+    }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState, allow_suspended: bool) -> Result<AuthUser, AppError> {
+    if let Some(user) = parts.extensions.get::<AuthUser>() {
+        return Ok(user.clone());
+    }
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| AppError::unauthorized("missing_token", "Authorization header required"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .ok_or_else(|| AppError::unauthorized("invalid_token", "expected a Bearer token"))?;
+    let claims = state.tokens.verify(token.trim())?;
+    let row = db::one(
+        state.db.conn(),
+        "SELECT u.role, u.active, u.suspended_until, s.revoked_at IS NULL AS live
+         FROM auth_sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1 AND u.id = $2",
+        vec![claims.sid.into(), claims.sub.into()],
+    )
+    .await?
+    .ok_or_else(|| AppError::unauthorized("invalid_token", "unknown session"))?;
+    if !get::<bool>(&row, "live")? {
+        return Err(AppError::unauthorized("session_revoked", "this session has ended"));
+    }
+    if !get::<bool>(&row, "active")? {
+        return Err(AppError::forbidden("account_disabled", "this account is disabled"));
+    }
+    if let Some(until) = get::<Option<chrono::DateTime<chrono::Utc>>>(&row, "suspended_until")?
+        && until > chrono::Utc::now()
+        && !allow_suspended
+    {
+        return Err(AppError::forbidden("account_suspended", format!("this account is suspended until {until}")));
+    }
+    let role = Role::parse(&get::<String>(&row, "role")?)
+        .ok_or_else(|| AppError::Internal("unknown role in database".into()))?;
+    let user = AuthUser { user_id: claims.sub, session_id: claims.sid, role };
+    if !allow_suspended {
+        parts.extensions.insert(user.clone());
+    }
+    Ok(user)
 }
 
 async fn require(parts: &mut Parts, state: &AppState, role: Role) -> Result<AuthUser, AppError> {

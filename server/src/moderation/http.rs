@@ -5,14 +5,22 @@ use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::check::{CheckRequest, CheckResult, check_text};
+use super::review::{self, Appeal, QueuedIncident, ReviewDecision};
 use super::service::{self, ModeRequest, ModeStatus};
 use crate::error::{AppError, ErrorBody};
-use crate::http::extract::{ApiJson, AuthUser, ClientMeta};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientMeta, Moderator, PossiblySuspended};
 use crate::state::AppState;
+use uuid::Uuid;
 
 /// Routes of this module.
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_mode, put_mode)).routes(routes!(check))
+    OpenApiRouter::new()
+        .routes(routes!(get_mode, put_mode))
+        .routes(routes!(check))
+        .routes(routes!(list_queue))
+        .routes(routes!(claim))
+        .routes(routes!(decide))
+        .routes(routes!(appeal))
 }
 
 /// The mode in force for the caller's session and why.
@@ -44,4 +52,61 @@ async fn check(
     ApiJson(req): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResult>, AppError> {
     Ok(Json(check_text(&state, &user, req).await?))
+}
+
+/// Queue paging.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueQuery {
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// The review queue, oldest first (MODERATOR).
+#[utoipa::path(get, path = "/api/v1/moderation/incidents", tag = "moderation", params(QueueQuery),
+    responses((status = 200, body = [QueuedIncident]), (status = 403, body = ErrorBody)))]
+async fn list_queue(
+    _m: Moderator,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> Result<Json<Vec<QueuedIncident>>, AppError> {
+    Ok(Json(review::queue(&state, q.limit.unwrap_or(50)).await?))
+}
+
+/// Claims an incident for review (MODERATOR).
+#[utoipa::path(post, path = "/api/v1/moderation/incidents/{id}/claim", tag = "moderation",
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses((status = 200, body = QueuedIncident), (status = 409, body = ErrorBody)))]
+async fn claim(
+    Moderator(m): Moderator,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<QueuedIncident>, AppError> {
+    Ok(Json(review::claim(&state, m.user_id, id).await?))
+}
+
+/// Decides a claimed incident (MODERATOR); FALSE_POSITIVE lifts its action.
+#[utoipa::path(post, path = "/api/v1/moderation/incidents/{id}/decision", tag = "moderation", request_body = ReviewDecision,
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses((status = 200, body = QueuedIncident), (status = 409, body = ErrorBody)))]
+async fn decide(
+    Moderator(m): Moderator,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(d): ApiJson<ReviewDecision>,
+) -> Result<Json<QueuedIncident>, AppError> {
+    Ok(Json(review::decide(&state, m.user_id, id, d).await?))
+}
+
+/// Appeals one of the caller's incidents (allowed while suspended).
+#[utoipa::path(post, path = "/api/v1/moderation/incidents/{id}/appeal", tag = "moderation", request_body = Appeal,
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses((status = 200, body = QueuedIncident), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn appeal(
+    PossiblySuspended(user): PossiblySuspended,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(a): ApiJson<Appeal>,
+) -> Result<Json<QueuedIncident>, AppError> {
+    Ok(Json(review::appeal(&state, user.user_id, id, a).await?))
 }

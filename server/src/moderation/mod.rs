@@ -13,10 +13,11 @@
 //!
 //! - [`incident`] — the incident (content hash only) and the severity action (warning,
 //!   strike, suspension, ban + authority-report queue);
-//! - [`check`] — the door itself for text, `POST /api/v1/moderation/check`.
+//! - [`check`] — the door itself for text, `POST /api/v1/moderation/check`;
+//! - [`review`] — the MODERATOR queue (claim, decide, lift on false positive) and appeals.
 //!
 //! Not built yet: the trained local classifier and the remote backends (today only the
-//! pre-filter scores), the review queue and appeals, image hashing, the operator CLI.
+//! pre-filter scores), image hashing, the operator CLI.
 
 pub mod category;
 pub mod check;
@@ -26,4 +27,5 @@ pub mod mode;
 pub mod normalize;
 pub mod policy;
 pub mod prefilter;
+pub mod review;
 pub mod service;

@@ -111,3 +111,44 @@ async fn bad_input_gets_an_error_or_a_decision(app: TestApp) {
     assert_eq!(bad.code(), "invalid_body");
 }
 on_both_backends!(bad_input_gets_an_error_or_a_decision);
+
+async fn review_queue_appeal_and_false_positive_lift(app: TestApp) {
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let hate = check(&app, &ada, "heil hitler").await;
+    assert_eq!(hate.body["action_taken"], "SUSPENSION_1D");
+    let incident = hate.body["appeal_incident_id"].as_str().expect("incident").to_owned();
+    assert_eq!(app.get("/api/v1/users/me", Some(&ada.token)).await.code(), "account_suspended");
+
+    // The suspended user may still appeal; nobody else may.
+    let path = format!("/api/v1/moderation/incidents/{incident}/appeal");
+    let other = app.post(&path, Some(&bob.token), json!({"message": "not mine"})).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    let appeal = app.post(&path, Some(&ada.token), json!({"message": "I was quoting a history book"})).await;
+    assert_eq!(appeal.status, StatusCode::OK, "{}", appeal.body);
+    assert_eq!(app.post(&path, Some(&ada.token), json!({"message": "again"})).await.code(), "already_appealed");
+
+    // Moderators only.
+    assert_eq!(app.get("/api/v1/moderation/incidents", Some(&bob.token)).await.code(), "insufficient_role");
+    let admin = app.admin("root").await;
+    let queue = app.get("/api/v1/moderation/incidents", Some(&admin.token)).await;
+    let items = queue.body.as_array().expect("list");
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["appeal_message"], "I was quoting a history book");
+    assert_eq!(items[0]["overdue"], false);
+    assert!(items[0].get("text").is_none());
+
+    let decision = format!("/api/v1/moderation/incidents/{incident}/decision");
+    let unclaimed = app.post(&decision, Some(&admin.token), json!({"verdict": "FALSE_POSITIVE"})).await;
+    assert_eq!(unclaimed.code(), "not_claimed");
+    let claimed =
+        app.post(&format!("/api/v1/moderation/incidents/{incident}/claim"), Some(&admin.token), json!({})).await;
+    assert_eq!(claimed.body["status"], "UNDER_REVIEW");
+    let decided = app
+        .post(&decision, Some(&admin.token), json!({"verdict": "FALSE_POSITIVE", "notes": "historical quote"}))
+        .await;
+    assert_eq!(decided.body["status"], "FALSE_POSITIVE", "{}", decided.body);
+    assert_eq!(app.get("/api/v1/users/me", Some(&ada.token)).await.status, StatusCode::OK, "suspension lifted");
+    assert_eq!(app.get("/api/v1/moderation/incidents", Some(&admin.token)).await.body, json!([]));
+}
+on_both_backends!(review_queue_appeal_and_false_positive_lift);
