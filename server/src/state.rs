@@ -10,6 +10,7 @@ use crate::accounts::throttle::LoginRateLimiter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
+use crate::moderation::flood::FloodGuard;
 use crate::moderation::policy::Thresholds;
 use crate::moderation::prefilter::Prefilter;
 use crate::payments::stripe::StripeClient;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub prefilter: Arc<Prefilter>,
     /// Moderation thresholds per mode.
     pub thresholds: Arc<Thresholds>,
+    /// Per-user flood and spam detection.
+    pub flood_guard: Arc<FloodGuard>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             stripe,
             prefilter: Arc::new(prefilter),
             thresholds: Arc::new(Thresholds::default()),
+            flood_guard: Arc::new(FloodGuard::new(20)),
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

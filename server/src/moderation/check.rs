@@ -64,6 +64,13 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
     if chars > MAX_TEXT_CHARS {
         return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
     }
+    if let Err(verdict) = state.flood_guard.admit(user.user_id, &req.text) {
+        let (code, message) = match verdict {
+            super::flood::FloodVerdict::Flood => ("message_flood", "too many messages; slow down"),
+            super::flood::FloodVerdict::Repeated => ("repeated_message", "the same message was sent too often"),
+        };
+        return Err(AppError::TooManyRequests { code, message: message.into(), retry_after_secs: 10 });
+    }
     let mode = super::service::status(state, user).await?.mode;
     let mut scores: BTreeMap<Category, f32> = BTreeMap::new();
     for hit in state.prefilter.scan(&req.text) {

@@ -7,6 +7,7 @@
 //! - [`normalize`] — folding text against evasion (case, accents, leetspeak, zero-width
 //!   and look-alike characters, repeated letters, spaced-out letters);
 //! - [`prefilter`] — the lexicon pass (§3.1 step 2) with Aho-Corasick over folded text;
+//! - [`flood`] — per-user flood and repeated-message detection;
 //! - [`policy`] — the per-mode thresholds and the §3.2 decision matrix;
 //! - [`service`] / [`http`] — the caller's resolved mode (`/api/v1/moderation/mode`),
 //!   choosing one, audited as MODE_ACTIVATION.
@@ -17,10 +18,11 @@
 //! - [`review`] — the MODERATOR queue (claim, decide, lift on false positive) and appeals.
 //!
 //! Not built yet: the trained local classifier and the remote backends (today only the
-//! pre-filter scores), image hashing, the operator CLI.
+//! pre-filter scores), image hashing, URL checks, the operator CLI.
 
 pub mod category;
 pub mod check;
+pub mod flood;
 pub mod http;
 pub mod incident;
 pub mod mode;

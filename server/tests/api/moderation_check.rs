@@ -106,6 +106,16 @@ async fn bad_input_gets_an_error_or_a_decision(app: TestApp) {
         assert_eq!(r.status, StatusCode::OK, "{text:?}: {}", r.body);
         assert_eq!(r.body["action"], "allow");
     }
+    let bob = app.user("bob").await;
+    assert_eq!(check(&app, &bob, "same thing").await.status, StatusCode::OK);
+    assert_eq!(check(&app, &bob, "same thing").await.status, StatusCode::OK);
+    let spam = check(&app, &bob, "Same thing").await;
+    assert_eq!((spam.status, spam.code()), (StatusCode::TOO_MANY_REQUESTS, "repeated_message"));
+    let carl = app.user("carl").await;
+    for i in 0..20 {
+        assert_eq!(check(&app, &carl, &format!("line {i}")).await.status, StatusCode::OK);
+    }
+    assert_eq!(check(&app, &carl, "line 21").await.code(), "message_flood");
     let bad =
         app.post("/api/v1/moderation/check", Some(&ada.token), json!({"content_type": "SMELL", "text": "x"})).await;
     assert_eq!(bad.code(), "invalid_body");
