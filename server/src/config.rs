@@ -122,6 +122,54 @@ pub struct Config {
     #[arg(long, env = "NEXUS_LEXICON_DIR")]
     pub lexicon_dir: Option<PathBuf>,
 
+    /// Prohibited URL list (`category<TAB>host-pattern` lines). Default: the repository's
+    /// `assets/moderation/urls.tsv`.
+    #[arg(long, env = "NEXUS_URL_LIST")]
+    pub url_list: Option<PathBuf>,
+
+    /// Moderation thresholds per mode, as JSON (the shape of `policy::Thresholds`).
+    /// Default: the seed's numbers.
+    #[arg(long, env = "NEXUS_MODERATION_THRESHOLDS")]
+    pub moderation_thresholds: Option<PathBuf>,
+
+    /// Classifier backend: `local` (built-in MiniLM model), `openai` (an OpenAI-compatible
+    /// `/v1/moderations` endpoint) or `llama-guard` (a Llama-Guard chat endpoint). Remote
+    /// backends fall back to the local model when they fail.
+    #[arg(long, env = "NEXUS_CLASSIFIER", default_value = "local")]
+    pub classifier: String,
+
+    /// Base URL of the remote classifier (e.g. `https://api.openai.com`).
+    #[arg(long, env = "NEXUS_CLASSIFIER_URL")]
+    pub classifier_url: Option<String>,
+
+    /// Bearer token of the remote classifier.
+    #[arg(long, env = "NEXUS_CLASSIFIER_API_KEY", hide_env_values = true)]
+    pub classifier_api_key: Option<String>,
+
+    /// Model name sent to the remote classifier. Default: `omni-moderation-latest`
+    /// (openai) or `llama-guard-3-8b` (llama-guard).
+    #[arg(long, env = "NEXUS_CLASSIFIER_MODEL")]
+    pub classifier_model: Option<String>,
+
+    /// Timeout of one remote classifier request, in milliseconds.
+    #[arg(long, env = "NEXUS_CLASSIFIER_TIMEOUT_MS", default_value_t = 3000)]
+    pub classifier_timeout_ms: u64,
+
+    /// Directory of fetched model weights (`cargo xtask fetch-models`).
+    /// Default: `~/.cache/nexus/models`.
+    #[arg(long, env = "NEXUS_MODELS_DIR")]
+    pub models_dir: Option<PathBuf>,
+
+    /// The local classifier's trained heads. Default: the repository's
+    /// `assets/moderation/classifier/heads.json`.
+    #[arg(long, env = "NEXUS_CLASSIFIER_HEADS")]
+    pub classifier_heads: Option<PathBuf>,
+
+    /// Known prohibited image hashes (PDQ, one 64-hex-digit hash per line, optional
+    /// `<TAB>category`). Default: none.
+    #[arg(long, env = "NEXUS_IMAGE_HASH_LIST")]
+    pub image_hash_list: Option<PathBuf>,
+
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "NEXUS_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,

@@ -2,6 +2,9 @@
 
 use clap::{Parser, Subcommand};
 use nexus_server::config::Config;
+use nexus_server::moderation::classifier::local::default_models_dir;
+use nexus_server::moderation::mode::ModerationMode;
+use nexus_server::moderation::pipeline::Moderator;
 
 /// Nexus headless backend.
 #[derive(Debug, Parser)]
@@ -17,6 +20,25 @@ struct Cli {
 enum Command {
     /// Serve the API (the default).
     Serve,
+    /// Moderate JSON lines `{"text": "…"}` from stdin, one decision per line on stdout.
+    /// Needs no server and no database: pre-filter + local model + the seed's thresholds.
+    Moderate {
+        /// strict, light or optional.
+        #[arg(long, default_value = "strict")]
+        mode: String,
+    },
+    /// Train the local classifier's heads (used by `cargo xtask train-moderation`).
+    TrainClassifier {
+        /// Dataset directory (`*.tsv`).
+        #[arg(long)]
+        dataset: std::path::PathBuf,
+        /// Where to write the heads.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Also write every line's embeddings here (JSON lines), for analysis.
+        #[arg(long)]
+        embeddings_out: Option<std::path::PathBuf>,
+    },
     /// Give a registered user a role (bootstraps the first ADMIN).
     SetRole {
         /// The user's email.
@@ -30,10 +52,27 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     nexus_server::init_tracing(&cli.config.log_format);
-    let state = nexus_server::state::AppState::build(cli.config).await?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => nexus_server::serve(state).await,
+        Command::Serve => nexus_server::serve(nexus_server::state::AppState::build(cli.config).await?).await,
+        Command::Moderate { mode } => {
+            let mode = ModerationMode::parse(&mode.to_uppercase())
+                .ok_or_else(|| anyhow::anyhow!("--mode must be strict, light or optional"))?;
+            let moderator = Moderator::from_config(&cli.config)?;
+            anyhow::ensure!(
+                moderator.classifier.is_available(),
+                "no classifier could be loaded (see the log above); `cargo xtask fetch-models` fetches the local model"
+            );
+            let stdin = std::io::stdin().lock();
+            let stdout = std::io::stdout().lock();
+            nexus_server::moderation::cli::moderate(&moderator, mode, stdin, stdout).await?;
+            Ok(())
+        }
+        Command::TrainClassifier { dataset, out, embeddings_out } => {
+            let models = cli.config.models_dir.clone().unwrap_or_else(default_models_dir);
+            nexus_server::moderation::cli::train(&dataset, &out, &models, embeddings_out.as_deref())
+        }
         Command::SetRole { email, role } => {
+            let state = nexus_server::state::AppState::build(cli.config).await?;
             let role = nexus_server::accounts::Role::parse(&role.to_uppercase())
                 .ok_or_else(|| anyhow::anyhow!("role must be USER, MODERATOR or ADMIN"))?;
             nexus_server::accounts::service::set_role_by_email(&state, &email, role).await?;

@@ -11,8 +11,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
 use crate::moderation::flood::FloodGuard;
-use crate::moderation::policy::Thresholds;
-use crate::moderation::prefilter::Prefilter;
+use crate::moderation::pipeline::Moderator;
 use crate::payments::stripe::StripeClient;
 use crate::secrets::Keys;
 
@@ -37,10 +36,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Stripe client, when a secret key is configured.
     pub stripe: Option<StripeClient>,
-    /// The moderation lexicon pre-filter.
-    pub prefilter: Arc<Prefilter>,
-    /// Moderation thresholds per mode.
-    pub thresholds: Arc<Thresholds>,
+    /// The moderation pipeline: pre-filter, URL list, classifier backends, thresholds.
+    pub moderator: Moderator,
     /// Per-user flood and spam detection.
     pub flood_guard: Arc<FloodGuard>,
 }
@@ -61,10 +58,7 @@ impl AppState {
         // One TLS provider for every outgoing connection (reqwest, lettre); an error only
         // means one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let prefilter = match &config.lexicon_dir {
-            Some(dir) => Prefilter::load(dir.clone())?,
-            None => Prefilter::bundled()?,
-        };
+        let moderator = Moderator::from_config(&config)?;
         let stripe = config
             .stripe_secret_key
             .as_deref()
@@ -78,8 +72,7 @@ impl AppState {
             login_limiter: Arc::new(LoginRateLimiter::new(config.login_rate_per_minute)),
             metrics: Arc::new(Metrics::new()),
             stripe,
-            prefilter: Arc::new(prefilter),
-            thresholds: Arc::new(Thresholds::default()),
+            moderator,
             flood_guard: Arc::new(FloodGuard::new(20)),
             keys: Arc::new(keys),
             config: Arc::new(config),

@@ -7,14 +7,16 @@ use std::process::Command;
 use crate::pg::PgCluster;
 use crate::{cargo, run_step};
 
-/// One figure.
+/// One figure, with its own anchor when the bench printed one.
 struct Figure {
     name: String,
     value: f64,
     unit: String,
+    anchor: Option<(String, f64)>,
 }
 
-/// Runs `cargo bench -p nexus-server --bench <bench>` and collects its `result:` lines.
+/// Runs `cargo bench -p nexus-server --bench <bench>` and collects its `result:` lines,
+/// `result: <name> <value> <unit> [<anchor-name> <anchor-value>]`.
 fn bench_binary(bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figure>> {
     println!("==> cargo bench -p nexus-server --bench {bench}");
     let out = cargo().args(["bench", "-p", "nexus-server", "--bench", bench]).envs(env.iter().cloned()).output()?;
@@ -25,11 +27,14 @@ fn bench_binary(bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figur
         .lines()
         .filter_map(|line| {
             let mut parts = line.strip_prefix("result: ")?.split_whitespace();
-            Some(Figure {
-                name: parts.next()?.to_owned(),
-                value: parts.next()?.parse().ok()?,
-                unit: parts.next()?.to_owned(),
-            })
+            let name = parts.next()?.to_owned();
+            let value = parts.next()?.parse().ok()?;
+            let unit = parts.next()?.to_owned();
+            let anchor = match (parts.next(), parts.next().and_then(|v| v.parse().ok())) {
+                (Some(anchor), Some(value)) => Some((anchor.to_owned(), value)),
+                _ => None,
+            };
+            Some(Figure { name, value, unit, anchor })
         })
         .collect())
 }
@@ -38,12 +43,13 @@ fn report(area: &str, anchor_name: &str, anchor: f64, figures: &[Figure]) -> any
     let lines: Vec<String> = figures
         .iter()
         .map(|f| {
+            let (name, value) = f.anchor.as_ref().map_or((anchor_name, anchor), |(n, v)| (n.as_str(), *v));
             format!(
-                "bench: {area}.{} value={} unit={} anchor={anchor_name} ratio={:.3}",
+                "bench: {area}.{} value={} unit={} anchor={name} ratio={:.3}",
                 f.name,
                 f.value,
                 f.unit,
-                if anchor > 0.0 { f.value / anchor } else { f64::NAN }
+                if value > 0.0 { f.value / value } else { f64::NAN }
             )
         })
         .collect();
@@ -79,12 +85,14 @@ fn pgbench_tps(cluster: &PgCluster, clients: u32, secs: u32) -> anyhow::Result<f
 /// Runs one area.
 pub fn run(area: &str) -> anyhow::Result<()> {
     crate::setup::run()?;
+    crate::models::run()?;
     match area {
         "ledger" => {
             let clients = 64;
             let cluster = PgCluster::start()?;
             let tps = pgbench_tps(&cluster, clients, 15)?;
-            let mut figures = vec![Figure { name: "pgbench_tps_c64".into(), value: tps, unit: "tps".into() }];
+            let mut figures =
+                vec![Figure { name: "pgbench_tps_c64".into(), value: tps, unit: "tps".into(), anchor: None }];
             figures.extend(bench_binary(
                 "ledger",
                 &[("NEXUS_BENCH_PG_URL", cluster.url("postgres")), ("NEXUS_BENCH_CLIENTS", clients.to_string())],
@@ -102,6 +110,13 @@ pub fn run(area: &str) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("login bench printed no argon2id_hash_ms"))?;
             report("login", "argon2id_hash_ms", anchor, &figures)
         }
-        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login"),
+        "moderation" => {
+            // Every moderation figure names its own anchor: the seed's 10 ms budget for
+            // speed, the lexicon-only baseline for quality, the goals for rates.
+            let one_core = [("RAYON_NUM_THREADS", "1".to_owned()), ("CANDLE_NUM_THREADS", "1".to_owned())];
+            let figures = bench_binary("moderation", &one_core)?;
+            report("moderation", "none", f64::NAN, &figures)
+        }
+        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation"),
     }
 }

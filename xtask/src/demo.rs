@@ -6,6 +6,7 @@ use crate::{cargo, run_step};
 /// Builds and runs nexus-server until Ctrl-C.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     crate::setup::run()?;
+    crate::models::run()?;
     println!("==> nexus-server on the embedded default: SQLite in ~/.local/share/nexus, http://127.0.0.1:8080");
     println!("    check:   curl http://127.0.0.1:8080/healthz");
     println!("    API:     http://127.0.0.1:8080/api/openapi.json");

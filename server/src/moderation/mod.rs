@@ -22,12 +22,18 @@
 
 pub mod category;
 pub mod check;
+pub mod classifier;
+pub mod cli;
 pub mod flood;
 pub mod http;
+pub mod image;
 pub mod incident;
 pub mod mode;
 pub mod normalize;
+pub mod pdq;
+pub mod pipeline;
 pub mod policy;
 pub mod prefilter;
 pub mod review;
 pub mod service;
+pub mod urls;

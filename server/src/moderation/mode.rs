@@ -33,6 +33,12 @@ impl ModerationMode {
             Self::Optional => "OPTIONAL",
         }
     }
+
+    /// Parses [`Self::as_str`].
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Strict, Self::Light, Self::Optional].into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// Everything the mode depends on, gathered from the account services.

@@ -134,6 +134,72 @@ fn join_spelled_out(words: Vec<String>) -> Vec<String> {
     out
 }
 
+/// The text as the classifier should read it when it is disguised: invisible characters
+/// dropped, look-alikes mapped, leetspeak undone inside words that mix letters with digits
+/// or symbols (`k1ll`, `c0c`), spelled-out letters joined (`k i l l`, `k.i.l.l`), runs
+/// of three or more of one letter shortened (`diiiie`). Unlike [`fold`] it keeps
+/// ordinary words intact (double letters, accents, numbers such as `en 44`), because the
+/// model reads real words. `None` when nothing was disguised.
+#[must_use]
+pub fn unmask(text: &str) -> Option<String> {
+    let cleaned: String = text.chars().filter(|c| !is_invisible(*c)).map(unconfuse).collect();
+    let mut words: Vec<String> = Vec::new();
+    for token in cleaned.split_whitespace() {
+        let core = token.trim_matches(|c: char| !c.is_alphanumeric());
+        let letters = core.chars().filter(|c| c.is_alphabetic()).count();
+        let dotted = core.len() >= 3 && core.split('.').all(|p| p.chars().count() == 1);
+        let word: String = if dotted {
+            core.split('.').collect()
+        } else if letters > 0 && core.chars().any(|c| c.is_ascii_digit() || is_leet_symbol(c)) {
+            core.chars().map(|c| unleet(c.to_ascii_lowercase())).filter(|c| c.is_alphanumeric()).collect()
+        } else {
+            token.to_owned()
+        };
+        words.push(shorten_runs(&word));
+    }
+    let mut joined: Vec<String> = Vec::new();
+    let mut run = String::new();
+    let mut run_len = 0;
+    for w in words {
+        if w.chars().count() == 1 && w.chars().all(char::is_alphabetic) {
+            run.push_str(&w);
+            run_len += 1;
+            continue;
+        }
+        flush_letters(&mut joined, &mut run, &mut run_len);
+        joined.push(w);
+    }
+    flush_letters(&mut joined, &mut run, &mut run_len);
+    let out = joined.join(" ");
+    (out.to_lowercase() != text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).then_some(out)
+}
+
+fn flush_letters(out: &mut Vec<String>, run: &mut String, run_len: &mut usize) {
+    if *run_len >= 3 {
+        out.push(std::mem::take(run));
+    } else {
+        out.extend(run.chars().map(String::from));
+        run.clear();
+    }
+    *run_len = 0;
+}
+
+fn shorten_runs(word: &str) -> String {
+    let chars: Vec<char> = word.chars().collect();
+    let mut out = String::with_capacity(word.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let mut j = i;
+        while j < chars.len() && chars[j] == chars[i] {
+            j += 1;
+        }
+        let n = if j - i >= 3 && chars[i].is_alphabetic() { 1 } else { j - i };
+        out.extend(std::iter::repeat_n(chars[i], n));
+        i = j;
+    }
+    out
+}
+
 /// The folded form as one string with a space before and after every word, so that
 /// substring matches of space-padded terms are whole-word matches.
 #[must_use]
@@ -186,6 +252,17 @@ mod tests {
                 proptest::prop_assert!(!word.chars().any(char::is_whitespace));
                 proptest::prop_assert!(!word.chars().any(|c| c.is_ascii_uppercase()), "{word}");
             }
+        }
+    }
+
+    #[test]
+    fn unmask_undoes_disguises_and_leaves_plain_text_alone() {
+        assert_eq!(super::unmask("im gonna k1ll u").as_deref(), Some("im gonna kill u"));
+        assert_eq!(super::unmask("best way to k.i.l.l m.y.s.e.l.f?").as_deref(), Some("best way to kill myself"));
+        assert_eq!(super::unmask("k i l l them all").as_deref(), Some("kill them all"));
+        assert_eq!(super::unmask("diiiie").as_deref(), Some("die"));
+        for plain in ["mon grand-père a débarqué en Normandie en 44", "kill the process", "I have 2 cats", "a b"] {
+            assert_eq!(super::unmask(plain), None, "{plain}");
         }
     }
 }

@@ -140,6 +140,13 @@ impl Default for Thresholds {
 }
 
 impl Thresholds {
+    /// The score above which STRICT blocks `category`: its legal threshold if it is
+    /// always blocked, else its STRICT block threshold (0.5 where none is set).
+    #[must_use]
+    pub fn strict_cut(&self, category: Category) -> f32 {
+        self.always_blocked.get(&category).or_else(|| self.strict.block.get(&category)).copied().unwrap_or(0.5)
+    }
+
     fn for_mode(&self, mode: ModerationMode) -> &ModeThresholds {
         match mode {
             ModerationMode::Strict => &self.strict,

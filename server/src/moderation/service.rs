@@ -41,10 +41,6 @@ pub struct ModeStatus {
     pub recent_violations: bool,
 }
 
-fn parse_mode(s: &str) -> Option<ModerationMode> {
-    [ModerationMode::Strict, ModerationMode::Light, ModerationMode::Optional].into_iter().find(|m| m.as_str() == s)
-}
-
 /// Gathers the inputs for `user` in their current session and resolves the mode.
 pub async fn status(state: &AppState, user: &AuthUser) -> Result<ModeStatus, AppError> {
     let requested = preference(state, user.user_id).await?;
@@ -140,5 +136,5 @@ pub async fn preference(state: &AppState, user: Uuid) -> Result<Option<Moderatio
     let row = db::one(state.db.conn(), "SELECT moderation_preference FROM users WHERE id = $1", vec![user.into()])
         .await?
         .ok_or_else(|| AppError::missing("user"))?;
-    Ok(get::<Option<String>>(&row, "moderation_preference")?.as_deref().and_then(parse_mode))
+    Ok(get::<Option<String>>(&row, "moderation_preference")?.as_deref().and_then(ModerationMode::parse))
 }

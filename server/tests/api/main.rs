@@ -7,6 +7,7 @@ mod bad_input;
 mod kyc_consent;
 mod ledger;
 mod mail;
+mod moderation_backends;
 mod moderation_check;
 mod moderation_mode;
 mod payments;

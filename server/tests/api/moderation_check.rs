@@ -37,7 +37,7 @@ async fn strict_mode_blocks_warns_and_suspends(app: TestApp) {
     let ada = app.user("ada").await;
     let ok = check(&app, &ada, "tell me a joke about cats").await;
     assert_eq!((ok.body["action"].clone(), ok.body["mode"].clone()), (json!("allow"), json!("STRICT")), "{}", ok.body);
-    assert_eq!(ok.body["engines"], json!(["prefilter"]));
+    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "local-minilm"]));
     assert_eq!(app.count("moderation_incidents").await, 0);
 
     let text = "some days I want to kill myself";
@@ -58,7 +58,7 @@ async fn strict_mode_blocks_warns_and_suspends(app: TestApp) {
     assert!(!app.database_contains("kill myself").await, "incidents hold hashes, never content");
 
     // Evasion does not help; hate in STRICT suspends.
-    let hate = check(&app, &ada, "H E I L  h1tl3r").await;
+    let hate = check(&app, &ada, "1mmigr4nts are a d i s e a s e").await;
     assert_eq!(
         (hate.body["action"].clone(), hate.body["action_taken"].clone()),
         (json!("block"), json!("SUSPENSION_1D"))
@@ -125,8 +125,8 @@ on_both_backends!(bad_input_gets_an_error_or_a_decision);
 async fn review_queue_appeal_and_false_positive_lift(app: TestApp) {
     let ada = app.user("ada").await;
     let bob = app.user("bob").await;
-    let hate = check(&app, &ada, "heil hitler").await;
-    assert_eq!(hate.body["action_taken"], "SUSPENSION_1D");
+    let hate = check(&app, &ada, "immigrants are a disease").await;
+    assert_eq!(hate.body["action_taken"], "SUSPENSION_1D", "{}", hate.body);
     let incident = hate.body["appeal_incident_id"].as_str().expect("incident").to_owned();
     assert_eq!(app.get("/api/v1/users/me", Some(&ada.token)).await.code(), "account_suspended");
 
