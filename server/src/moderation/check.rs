@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::category::Category;
 use super::incident::{self, ContentType};
 use super::mode::ModerationMode;
+use super::pipeline::Assessment;
 use super::policy::Action;
 use crate::error::AppError;
 use crate::http::extract::AuthUser;
@@ -62,15 +63,42 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
     if chars > MAX_TEXT_CHARS {
         return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
     }
-    if let Err(verdict) = state.flood_guard.admit(user.user_id, &req.text) {
+    admit(state, user, &req.text)?;
+    let mode = super::service::status(state, user).await?.mode;
+    let assessment = state.moderator.assess_text(mode, &req.text).await;
+    conclude(state, user, mode, req.content_type, req.text.as_bytes(), assessment).await
+}
+
+/// Checks an uploaded image (PNG, JPEG or WebP bytes) from `user`: PDQ hash list, then the
+/// remote image classifier when one is configured; consequences as for text.
+pub async fn check_image(state: &AppState, user: &AuthUser, bytes: &[u8], mime: &str) -> Result<CheckResult, AppError> {
+    use sha2::Digest as _;
+    // Repeated uploads of one file count like repeated messages.
+    admit(state, user, &hex::encode(sha2::Sha256::digest(bytes)))?;
+    let mode = super::service::status(state, user).await?.mode;
+    let assessment = state.moderator.assess_image(mode, bytes, mime).await?;
+    conclude(state, user, mode, ContentType::Image, bytes, assessment).await
+}
+
+fn admit(state: &AppState, user: &AuthUser, key: &str) -> Result<(), AppError> {
+    state.flood_guard.admit(user.user_id, key).map_err(|verdict| {
         let (code, message) = match verdict {
             super::flood::FloodVerdict::Flood => ("message_flood", "too many messages; slow down"),
             super::flood::FloodVerdict::Repeated => ("repeated_message", "the same message was sent too often"),
         };
-        return Err(AppError::TooManyRequests { code, message: message.into(), retry_after_secs: 10 });
-    }
-    let mode = super::service::status(state, user).await?.mode;
-    let assessment = state.moderator.assess_text(mode, &req.text).await;
+        AppError::TooManyRequests { code, message: message.into(), retry_after_secs: 10 }
+    })
+}
+
+/// Records the incident and action of a decision and words the answer.
+async fn conclude(
+    state: &AppState,
+    user: &AuthUser,
+    mode: ModerationMode,
+    content_type: ContentType,
+    content: &[u8],
+    assessment: Assessment,
+) -> Result<CheckResult, AppError> {
     let (decision, scores) = (assessment.decision, assessment.scores);
     if let Some(why) = &assessment.unavailable {
         // Fail closed, but this is our failure, not the user's: no incident, no strike.
@@ -88,8 +116,7 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
     }
     use sea_orm::TransactionTrait as _;
     let txn = state.db.conn().begin().await?;
-    let outcome =
-        incident::record(&txn, user.user_id, mode, req.content_type, req.text.as_bytes(), &decision, &scores).await?;
+    let outcome = incident::record(&txn, user.user_id, mode, content_type, content, &decision, &scores).await?;
     txn.commit().await?;
     let names = decision.categories.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ");
     let reason = match decision.action {

@@ -4,11 +4,12 @@ use axum::Json;
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::check::{CheckRequest, CheckResult, check_text};
+use super::check::{CheckRequest, CheckResult, check_image, check_text};
+use super::image::MAX_IMAGE_BYTES;
 use super::review::{self, Appeal, QueuedIncident, ReviewDecision};
 use super::service::{self, ModeRequest, ModeStatus};
 use crate::error::{AppError, ErrorBody};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientMeta, Moderator, PossiblySuspended};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientMeta, Moderator, PossiblySuspended, RawBody};
 use crate::state::AppState;
 use uuid::Uuid;
 
@@ -17,6 +18,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(get_mode, put_mode))
         .routes(routes!(check))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(check_image_upload))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_IMAGE_BYTES)),
+        )
         .routes(routes!(list_queue))
         .routes(routes!(claim))
         .routes(routes!(decide))
@@ -52,6 +58,26 @@ async fn check(
     ApiJson(req): ApiJson<CheckRequest>,
 ) -> Result<Json<CheckResult>, AppError> {
     Ok(Json(check_text(&state, &user, req).await?))
+}
+
+/// Checks an uploaded image (the raw PNG, JPEG or WebP bytes, up to 8 MiB) through the
+/// caller's moderation mode: known-image hash list (PDQ), then the remote image classifier
+/// when one is configured.
+#[utoipa::path(post, path = "/api/v1/moderation/check-image", tag = "moderation",
+    request_body(content = Vec<u8>, content_type = "image/png"),
+    responses((status = 200, body = CheckResult), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn check_image_upload(
+    user: AuthUser,
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<Json<CheckResult>, AppError> {
+    let mime = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = match mime.split(';').next().map(str::trim) {
+        Some(m @ ("image/png" | "image/jpeg" | "image/webp")) => m.to_owned(),
+        _ => return Err(AppError::UnsupportedImageType),
+    };
+    Ok(Json(check_image(&state, &user, &bytes, &mime).await?))
 }
 
 /// Queue paging.

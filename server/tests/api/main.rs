@@ -9,6 +9,7 @@ mod ledger;
 mod mail;
 mod moderation_backends;
 mod moderation_check;
+mod moderation_media;
 mod moderation_mode;
 mod payments;
 mod surface;
