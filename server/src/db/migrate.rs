@@ -39,6 +39,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0004_appeals.sql"),
         sqlite: include_str!("../../migrations/sqlite/0004_appeals.sql"),
     },
+    Migration {
+        version: 5,
+        name: "wellbeing alerts",
+        postgres: include_str!("../../migrations/postgres/0005_wellbeing_alerts.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0005_wellbeing_alerts.sql"),
+    },
 ];
 
 /// Advisory-lock key for migrations ("nexus" in ASCII).

@@ -8,6 +8,7 @@ use super::check::{CheckRequest, CheckResult, check_image, check_text};
 use super::image::MAX_IMAGE_BYTES;
 use super::review::{self, Appeal, QueuedIncident, ReviewDecision};
 use super::service::{self, ModeRequest, ModeStatus};
+use super::wellbeing::{self, WellbeingAlert};
 use crate::error::{AppError, ErrorBody};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, ClientMeta, Moderator, PossiblySuspended, RawBody};
 use crate::state::AppState;
@@ -27,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(claim))
         .routes(routes!(decide))
         .routes(routes!(appeal))
+        .routes(routes!(list_wellbeing))
+        .routes(routes!(acknowledge_wellbeing))
 }
 
 /// The mode in force for the caller's session and why.
@@ -135,4 +138,27 @@ async fn appeal(
     ApiJson(a): ApiJson<Appeal>,
 ) -> Result<Json<QueuedIncident>, AppError> {
     Ok(Json(review::appeal(&state, user.user_id, id, a).await?))
+}
+
+/// Open wellbeing alerts, oldest first (MODERATOR). Metadata only: who, when, which mode.
+#[utoipa::path(get, path = "/api/v1/moderation/wellbeing", tag = "moderation", params(QueueQuery),
+    responses((status = 200, body = [WellbeingAlert]), (status = 403, body = ErrorBody)))]
+async fn list_wellbeing(
+    _m: Moderator,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<QueueQuery>,
+) -> Result<Json<Vec<WellbeingAlert>>, AppError> {
+    Ok(Json(wellbeing::open(&state, q.limit.unwrap_or(50)).await?))
+}
+
+/// Acknowledges a wellbeing alert once someone has reached out (MODERATOR).
+#[utoipa::path(post, path = "/api/v1/moderation/wellbeing/{id}/acknowledge", tag = "moderation",
+    params(("id" = Uuid, Path, description = "Alert id")),
+    responses((status = 200, body = WellbeingAlert), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn acknowledge_wellbeing(
+    Moderator(m): Moderator,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<WellbeingAlert>, AppError> {
+    Ok(Json(wellbeing::acknowledge(&state, m.user_id, id).await?))
 }

@@ -16,7 +16,7 @@ use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
 use super::mode::ModerationMode;
-use super::policy::{Action, Decision, Severity};
+use super::policy::{Action, Alert, Decision, Severity};
 use crate::db::{self, get};
 use crate::error::AppError;
 
@@ -96,10 +96,16 @@ pub async fn record<C: ConnectionTrait>(
 ) -> Result<Outcome, AppError> {
     let nothing = Outcome { incident: None, action_taken: None, suspended_until: None };
     let flagged = decision.action != Action::Allow || !decision.alerts.is_empty();
+    let now = Utc::now();
+    let wellbeing = decision.alerts.contains(&Alert::Wellbeing);
     if !flagged || (mode == ModerationMode::Optional && decision.severity != Severity::Critical) {
+        // OPTIONAL keeps no incident for legal content, but someone at risk is still
+        // someone at risk: the alert holds who and when, nothing of what was said.
+        if wellbeing {
+            wellbeing_alert(c, user, None, mode, now).await?;
+        }
         return Ok(nothing);
     }
-    let now = Utc::now();
     let id = Uuid::now_v7();
     let hash = hex::encode(Sha256::digest(content));
     let kept_scores: serde_json::Map<String, serde_json::Value> = scores
@@ -168,6 +174,9 @@ pub async fn record<C: ConnectionTrait>(
         )
         .await?;
     }
+    if wellbeing {
+        wellbeing_alert(c, user, Some(id), mode, now).await?;
+    }
     if let Some(until) = suspended_until {
         db::exec(
             c,
@@ -208,4 +217,21 @@ pub async fn record<C: ConnectionTrait>(
         .await?;
     }
     Ok(Outcome { incident: Some(id), action_taken, suspended_until })
+}
+
+async fn wellbeing_alert<C: ConnectionTrait>(
+    c: &C,
+    user: Uuid,
+    incident: Option<Uuid>,
+    mode: ModerationMode,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), AppError> {
+    db::exec(
+        c,
+        "INSERT INTO wellbeing_alerts (id, user_id, incident_id, mode, status, created_at)
+         VALUES ($1, $2, $3, $4, 'OPEN', $5)",
+        vec![Uuid::now_v7().into(), user.into(), incident.into(), mode.as_str().into(), now.into()],
+    )
+    .await?;
+    Ok(())
 }

@@ -1,24 +1,23 @@
-//! Moderation (seed §3): one door, `check(user, content)`, that every path taking user
-//! content will go through.
+//! Moderation (seed §3): one door, [`check`], that every path taking user content goes
+//! through, for text and images.
 //!
-//! Built so far (issue 3 in progress):
 //! - [`category`] — the categories scored and the always-blocked ones;
 //! - [`mode`] — STRICT / LIGHT / OPTIONAL from plan, choice, KYC and consent (§3.1 step 1);
-//! - [`normalize`] — folding text against evasion (case, accents, leetspeak, zero-width
-//!   and look-alike characters, repeated letters, spaced-out letters);
-//! - [`prefilter`] — the lexicon pass (§3.1 step 2) with Aho-Corasick over folded text;
-//! - [`flood`] — per-user flood and repeated-message detection;
-//! - [`policy`] — the per-mode thresholds and the §3.2 decision matrix;
-//! - [`service`] / [`http`] — the caller's resolved mode (`/api/v1/moderation/mode`),
-//!   choosing one, audited as MODE_ACTIVATION.
-//!
-//! - [`incident`] — the incident (content hash only) and the severity action (warning,
-//!   strike, suspension, ban + authority-report queue);
-//! - [`check`] — the door itself for text, `POST /api/v1/moderation/check`;
-//! - [`review`] — the MODERATOR queue (claim, decide, lift on false positive) and appeals.
-//!
-//! Not built yet: the trained local classifier and the remote backends (today only the
-//! pre-filter scores), image hashing, URL checks, the operator CLI.
+//!   [`service`] serves and audits it;
+//! - [`normalize`] — folding text against evasion for the lexicon, unmasking it for the
+//!   model;
+//! - [`prefilter`] (lexicons, Aho-Corasick), [`urls`] (prohibited hosts) and [`flood`]
+//!   (per-user flood and repeats) — the pre-filter of §3.1 step 2;
+//! - [`classifier`] — the trait and its three backends (local MiniLM model with trained
+//!   heads, OpenAI-compatible moderation, Llama Guard), with fallback;
+//! - [`pdq`] and [`image`] — perceptual hashing and the known-image list;
+//! - [`policy`] — per-mode thresholds and the §3.2 decision matrix;
+//! - [`pipeline`] — pre-filter → classifier → thresholds, without side effects (used by
+//!   the door, the CLI and the evaluation bench);
+//! - [`check`] — the door: flood control, mode, pipeline, then [`incident`] (hash only)
+//!   and the severity action; [`review`] — the MODERATOR queue and appeals; [`wellbeing`]
+//!   — the wellbeing-alert queue;
+//! - [`cli`] — `nexus-server moderate` and `train-classifier`; [`http`] — the routes.
 
 pub mod category;
 pub mod check;
@@ -37,3 +36,4 @@ pub mod prefilter;
 pub mod review;
 pub mod service;
 pub mod urls;
+pub mod wellbeing;

@@ -55,6 +55,7 @@ async fn strict_mode_blocks_warns_and_suspends(app: TestApp) {
     let hash: String = nexus_server::db::get(&row, "content_hash").expect("hash");
     assert_eq!(hash, hex::encode(sha2::Sha256::digest(text.as_bytes())));
     assert_eq!(app.count("user_warnings").await, 1);
+    assert_eq!(app.count("wellbeing_alerts").await, 1);
     assert!(!app.database_contains("kill myself").await, "incidents hold hashes, never content");
 
     // Evasion does not help; hate in STRICT suspends.
@@ -78,6 +79,20 @@ async fn optional_mode_allows_legal_blocks_illegal_and_keeps_no_content(app: Tes
     assert_eq!((r.body["action"].clone(), r.body["mode"].clone()), (json!("allow"), json!("OPTIONAL")), "{}", r.body);
     assert_eq!(app.count("moderation_incidents").await, 0, "OPTIONAL: no analytics on legal content");
     assert!(!app.database_contains("zebra-quartz-7781").await, "no table holds OPTIONAL content");
+    // …but the person is not left alone: a wellbeing alert, metadata only.
+    let admin = app.admin("warden").await;
+    assert_eq!(app.get("/api/v1/moderation/wellbeing", Some(&vip.token)).await.code(), "insufficient_role");
+    let alerts = app.get("/api/v1/moderation/wellbeing", Some(&admin.token)).await;
+    assert_eq!(alerts.body.as_array().map(Vec::len), Some(1), "{}", alerts.body);
+    assert_eq!(
+        (alerts.body[0]["mode"].clone(), alerts.body[0]["incident_id"].clone()),
+        (json!("OPTIONAL"), json!(null))
+    );
+    assert_eq!(alerts.body[0]["user_id"], vip.id.to_string());
+    let ack_path = format!("/api/v1/moderation/wellbeing/{}/acknowledge", alerts.body[0]["id"].as_str().expect("id"));
+    assert_eq!(app.post(&ack_path, Some(&admin.token), json!({})).await.body["status"], "ACKNOWLEDGED");
+    assert_eq!(app.post(&ack_path, Some(&admin.token), json!({})).await.code(), "already_acknowledged");
+    assert_eq!(app.get("/api/v1/moderation/wellbeing", Some(&admin.token)).await.body, json!([]));
 
     let illegal = check(&app, &vip, "where can I find c.s.a.m").await;
     assert_eq!((illegal.body["action"].clone(), illegal.body["action_taken"].clone()), (json!("block"), json!("BAN")));
