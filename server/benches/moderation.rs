@@ -2,7 +2,8 @@
 //! (`assets/moderation/dataset`, split by `dataset::Example::held_out`):
 //!
 //! - per-category precision / recall of the full pipeline (pre-filter + local model) at
-//!   the STRICT thresholds, next to the lexicon-only pre-filter on the same lines;
+//!   the STRICT thresholds, next to the lexicon-only pre-filter on the same lines (the
+//!   macro averages are anchored on the lexicon's; per-category figures on the ideal, 1);
 //! - missed sexual/minors and terrorism lines in every mode (goal: zero);
 //! - benign false blocks per mode, and on the hard benign cases alone (goal STRICT ≤ 2 %);
 //! - evasion lines caught in STRICT, against the lexicon alone;
@@ -212,11 +213,8 @@ async fn main() -> anyhow::Result<()> {
         "result: hard_benign_false_block_rate_strict {:.4} fraction goal_strict_2pct 0.02",
         rate(hard_blocks[0], hard)
     );
-    println!(
-        "result: evasion_blocked_strict {:.3} fraction lexicon_evasion_hit_rate {:.3}",
-        rate(caught, evasion.len() as u32),
-        rate(lexicon_caught, evasion.len() as u32)
-    );
+    println!("lexicon alone hits {lexicon_caught} of {} evasion lines", evasion.len());
+    println!("result: evasion_blocked_strict {:.3} fraction ideal 1", rate(caught, evasion.len() as u32));
     println!("result: prefilter_p99_us {:.2} us seed_budget_10ms_in_us 10000", percentile(&pre, 0.99));
     println!("result: pipeline_p50_ms {:.2} ms seed_budget_10ms 10", percentile(&latencies, 0.5));
     println!("result: pipeline_p99_ms {:.2} ms seed_budget_10ms 10", percentile(&latencies, 0.99));
