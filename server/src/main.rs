@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use nexus_server::config::Config;
-use nexus_server::moderation::classifier::local::default_models_dir;
+use nexus_server::moderation::classifier::default_models_dir;
 use nexus_server::moderation::mode::ModerationMode;
 use nexus_server::moderation::pipeline::Moderator;
 

@@ -15,6 +15,11 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
         "cargo clippy -D warnings",
         cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
+    // The model is a feature; keep the build without it compiling.
+    run_step(
+        "cargo check nexus-server without the local model",
+        cargo().args(["check", "-q", "-p", "nexus-server", "--no-default-features"]),
+    )?;
     println!("==> starting a throwaway PostgreSQL cluster");
     let cluster = PgCluster::start()?;
     println!("    {}", cluster.url("postgres"));

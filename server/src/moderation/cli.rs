@@ -135,3 +135,9 @@ fn dump_embeddings(
     }
     Ok(())
 }
+
+/// Built without the `local-classifier` feature: there is no model to train with.
+#[cfg(not(feature = "local-classifier"))]
+pub fn train(_dataset: &Path, _out: &Path, _models_dir: &Path, _embeddings_out: Option<&Path>) -> anyhow::Result<()> {
+    anyhow::bail!("this build has no local model: rebuild with the `local-classifier` feature")
+}

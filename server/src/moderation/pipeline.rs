@@ -147,7 +147,8 @@ pub fn local_backend(config: &Config) -> Option<Arc<dyn Classifier>> {
     use std::path::PathBuf;
     use std::sync::{Mutex, OnceLock};
 
-    use super::classifier::local::{LocalClassifier, default_models_dir};
+    use super::classifier::default_models_dir;
+    use super::classifier::local::LocalClassifier;
     static LOADED: OnceLock<Mutex<HashMap<(PathBuf, PathBuf), LocalClassifier>>> = OnceLock::new();
     let models = config.models_dir.clone().unwrap_or_else(default_models_dir);
     let heads = config.classifier_heads.clone().unwrap_or_else(super::classifier::heads::bundled_path);

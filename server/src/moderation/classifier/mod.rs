@@ -28,6 +28,15 @@ use std::sync::Arc;
 
 use super::category::Category;
 
+/// The default models cache: `$NEXUS_MODELS_DIR`, else `~/.cache/nexus/models` (where
+/// `cargo xtask fetch-models` puts them).
+#[must_use]
+pub fn default_models_dir() -> std::path::PathBuf {
+    std::env::var_os("NEXUS_MODELS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("nexus/models"))
+}
+
 /// The categories a classifier scores (OpenAI omni-moderation names).
 pub const SCORED: [Category; 10] = [
     Category::Sexual,
