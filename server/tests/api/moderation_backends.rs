@@ -121,3 +121,36 @@ async fn no_backend_at_all_fails_closed_without_punishing_the_user() {
     assert_eq!(held.body["engines"], json!(["prefilter", "urls"]));
     assert_eq!(app.count("moderation_incidents").await, 0, "our outage is not the user's incident");
 }
+
+/// omni-moderation on an image: flags it when the request carries a PNG data URL.
+fn omni_image(request: &Value) -> Value {
+    let is_png =
+        request["input"][0]["image_url"]["url"].as_str().is_some_and(|u| u.starts_with("data:image/png;base64,"));
+    json!({"results": [{"category_scores": {"sexual": if is_png { 0.97 } else { 0.0 }, "violence": 0.01}}]})
+}
+
+#[tokio::test]
+async fn images_go_to_the_remote_classifier_when_one_is_configured() {
+    let (url, hits) = endpoint("/v1/moderations", omni_image).await;
+    let app = TestApp::sqlite_with(|c| {
+        c.classifier = "openai".into();
+        c.classifier_url = Some(url);
+    })
+    .await;
+    let ada = app.user("ada").await;
+    let img = image::RgbImage::from_fn(96, 96, |x, y| image::Rgb([(x * 2) as u8, (y * 2) as u8, 90]));
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("encode");
+    let r = app
+        .send_raw(
+            axum::http::Method::POST,
+            "/api/v1/moderation/check-image",
+            Some(&ada.token),
+            &[("content-type", "image/png")],
+            png,
+        )
+        .await;
+    assert_eq!(r.body["engines"], json!(["pdq", "openai-moderation"]), "{}", r.body);
+    assert_eq!((r.body["action"].clone(), r.body["categories"].clone()), (json!("block"), json!(["sexual"])));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
