@@ -24,7 +24,7 @@ use tokenizers::Tokenizer;
 
 #[cfg(test)]
 use super::default_models_dir;
-use super::heads::{Features, Heads};
+use super::heads::{Features, Heads, char_grams};
 use super::{BoxFuture, Classifier, ClassifierError, SCORED, Scores};
 use crate::moderation::category::Category;
 use crate::moderation::normalize::unmask;
@@ -39,6 +39,7 @@ const OVERLAP: usize = 32;
 /// MiniLM as a sentence embedder.
 pub struct Embedder {
     model: BertModel,
+    dim: usize,
     tokenizer: Tokenizer,
     device: Device,
 }
@@ -73,13 +74,13 @@ impl Embedder {
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
             .map_err(|e| missing("model.safetensors", &e))?;
         let model = BertModel::load(vb, &config).map_err(|e| missing("model.safetensors", &e))?;
-        Ok(Self { model, tokenizer, device })
+        Ok(Self { dim: config.hidden_size, model, tokenizer, device })
     }
 
     /// Embedding dimension.
     #[must_use]
     pub fn dim(&self) -> usize {
-        384
+        self.dim
     }
 
     /// Embeds each text as one vector (long texts: the first window only). Used for
@@ -139,9 +140,9 @@ impl Embedder {
             let input = Tensor::from_vec(ids, shape, &self.device)?;
             let mask = Tensor::from_vec(mask, shape, &self.device)?;
             let types = input.zeros_like()?;
-            let hidden = self.model.forward(&input, &types, Some(&mask))?; // (b, len, 384)
+            let hidden = self.model.forward(&input, &types, Some(&mask))?; // (b, len, dim)
             let mask_f = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // (b, len, 1)
-            let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?; // (b, 384)
+            let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?; // (b, dim)
             let counts = mask_f.sum(1)?; // (b, 1)
             let mean = summed.broadcast_div(&counts)?;
             let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
@@ -200,8 +201,10 @@ impl LocalClassifier {
         let text = text.as_str();
         let unmasked = unmask(text);
         for variant in std::iter::once(text).chain(unmasked.as_deref()) {
-            for window in embedder.embed_windows_of(variant)? {
-                for (category, score) in heads.score(&Features::new(window, variant)) {
+            let grams = char_grams(variant);
+            for embedding in embedder.embed_windows_of(variant)? {
+                let features = Features { embedding, grams: grams.clone() };
+                for (category, score) in heads.score(&features) {
                     let slot = scores.entry(category).or_insert(0.0);
                     *slot = slot.max(score);
                 }
