@@ -5,7 +5,7 @@
 //! default, no configuration needed) or PostgreSQL (`NEXUS_DATABASE_URL=postgres://…`),
 //! through one code path.
 //!
-//! Not in this crate (yet): moderation, the companion, rooms and VR sessions, generation
+//! Not in this crate (yet): the companion, rooms (live presence and sync), generation
 //! and cloud rendering — each arrives with its own issue as a folder beside these.
 //!
 //! ## How a request flows
@@ -22,7 +22,8 @@
 //! - [`consent`] — Ed25519-signed adult-content consent, verify, revoke, per session;
 //! - [`tokens`] — the append-only ledger, idempotent mutations, holds;
 //! - [`payments`] — checkout and the Stripe-compatible webhook;
-//! - [`audit`] — the compliance log.
+//! - [`audit`] — the compliance log;
+//! - [`vr_sessions`] — the session record a client reports when it leaves a room.
 //!
 //! ## Example
 //! ```no_run
@@ -49,6 +50,7 @@ pub mod plans;
 pub mod secrets;
 pub mod state;
 pub mod tokens;
+pub mod vr_sessions;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -56,18 +58,56 @@ use std::time::Duration;
 /// Serves `state` on its configured address until Ctrl-C or SIGTERM, then drains
 /// in-flight requests and closes the database.
 pub async fn serve(state: state::AppState) -> anyhow::Result<()> {
+    let server = spawn(state).await?;
+    shutdown_signal().await;
+    server.stop().await
+}
+
+/// A server running on a background task — how the client embeds it in-process.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The address it listens on (the configured one, with the actual port when 0 was
+    /// asked for).
+    pub addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// The base URL of the API, e.g. `http://127.0.0.1:8080`.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting connections, drains in-flight requests and closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.map_err(|e| anyhow::anyhow!("server task: {e}"))?
+    }
+}
+
+/// Binds `state.config.listen` and serves on a spawned task (with the subscription
+/// expiry sweep) until [`RunningServer::stop`].
+pub async fn spawn(state: state::AppState) -> anyhow::Result<RunningServer> {
     let listener = tokio::net::TcpListener::bind(state.config.listen).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = ?state.db.backend(), "nexus-server listening");
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let db = state.db.clone();
-    let sweeper = tokio::spawn(expire_subscriptions(db.clone()));
-    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    sweeper.abort();
-    db.close().await?;
-    tracing::info!("nexus-server stopped");
-    Ok(())
+    let task = tokio::spawn(async move {
+        let sweeper = tokio::spawn(expire_subscriptions(db.clone()));
+        axum::serve(listener, http::router(state).into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await?;
+        sweeper.abort();
+        db.close().await?;
+        tracing::info!("nexus-server stopped");
+        Ok(())
+    });
+    Ok(RunningServer { addr, shutdown, task })
 }
 
 /// Marks lapsed paid subscriptions EXPIRED once a minute.

@@ -34,6 +34,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::payments::http::router())
         .merge(crate::audit::http::router())
         .merge(crate::moderation::http::router())
+        .merge(crate::vr_sessions::http::router())
         .split_for_parts()
 }
 

@@ -13,3 +13,4 @@ mod moderation_media;
 mod moderation_mode;
 mod payments;
 mod surface;
+mod vr_sessions;
