@@ -1,0 +1,3 @@
+//! The Bevy layer of the engine (feature `bevy`).
+
+pub mod capture;
