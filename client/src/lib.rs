@@ -1,14 +1,35 @@
 //! # nexus-client — the headset app and its desktop preview
 //!
-//! The one user-facing binary of Nexus. It will:
-//! - start in headset mode through OpenXR (`bevy_mod_openxr` 0.6 on Bevy 0.19.1) when a
-//!   runtime is present, and fall back to a desktop flat-screen preview otherwise;
-//! - feed one tracked rig (head, hands, 26-joint hands, gaze) from OpenXR actions, the
-//!   preview's mouse/keyboard driver, or recorded tracking files;
-//! - run `nexus-server` in-process by default ("embedded services", SQLite in the user data
-//!   directory) or talk to a remote server given with `--server URL`;
-//! - show the first room (the café terrace) with the companion, a chat panel and comfort
-//!   options, and write the session's `vr_sessions` record when it ends.
+//! The one user-facing binary of Nexus (`nexus-client`). One run:
+//! 1. loads the versioned settings file ([`settings`]; a broken file → one message and
+//!    the defaults);
+//! 2. starts services ([`services`]): nexus-server in-process on SQLite in the user data
+//!    directory (the default, "embedded services"), or a remote server with
+//!    `--server URL` (unreachable → one message and offline);
+//! 3. builds the Bevy app ([`app`]): `bevy_mod_openxr`'s `add_xr_plugins` picks headset
+//!    mode when an OpenXR runtime answers (pipelined rendering off for latency) and falls
+//!    back to the desktop preview window otherwise; `--headless` renders offscreen with no
+//!    window or display server at all, through the engine's capture
+//!    ([`nexus_engine::plugin::capture`]);
+//! 4. signs in ([`ui::sign_in`]) and enters the first room, the café terrace
+//!    ([`room`], `assets/environments/cafe_terrace.toml`), where the companion stands
+//!    ([`companion`] — a temporary placeholder humanoid until the avatar crate's avatar);
+//! 5. drives one tracked rig ([`rig`]) from OpenXR ([`input::xr`]), mouse and keyboard
+//!    ([`input::preview`]) or a recorded tracking file ([`input::replay`],
+//!    [`tracking_file`]); comfort ([`comfort`]) moves and turns the user;
+//! 6. on exit, stores the seed's `vr_sessions` row on the server ([`session`]).
 //!
-//! **Not built yet** — this crate is reserved by the workspace layout (ARCHITECTURE.md) and
-//! is filled in by the client issue. It holds no code so nothing here pretends to work.
+//! Not here yet: the companion's replies, voice, avatar IK and lip sync, physics and
+//! haptics, spatial audio, networking with other users — see the README.
+
+pub mod app;
+pub mod comfort;
+pub mod companion;
+pub mod input;
+pub mod rig;
+pub mod room;
+pub mod services;
+pub mod session;
+pub mod settings;
+pub mod tracking_file;
+pub mod ui;

@@ -1,0 +1,385 @@
+//! Services: the server the client talks to — nexus-server started in-process
+//! ("embedded services", SQLite in the client's data directory, on a loopback port) or a
+//! remote one given with `--server URL` — and signing in to it.
+//!
+//! Network calls run on a tokio runtime owned by [`Services`]; their results come back to
+//! Bevy as [`ServiceEvent`] messages, so no system ever blocks on the network (except the
+//! final session report at exit, which waits a bounded time).
+
+pub mod api;
+pub mod profile;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::Duration;
+
+use bevy::prelude::*;
+
+use self::api::{ApiClient, ApiError, Me, Registration, Tokens};
+use self::profile::{Profile, ProfileStore};
+
+/// Which server to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerChoice {
+    /// Run nexus-server in-process on SQLite under `data_dir`.
+    Embedded {
+        /// The client's data directory.
+        data_dir: PathBuf,
+    },
+    /// A remote server's base URL.
+    Remote(String),
+}
+
+impl ServerChoice {
+    /// The key remembered sign-ins are stored under.
+    #[must_use]
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Embedded { .. } => "embedded",
+            Self::Remote(url) => url,
+        }
+    }
+}
+
+/// Why services could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServicesError {
+    /// The async runtime could not be built.
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The embedded server did not start.
+    #[error("the embedded server did not start: {0}")]
+    Embedded(String),
+    /// The remote server did not answer.
+    #[error(transparent)]
+    Remote(ApiError),
+}
+
+/// Results of background calls, delivered to Bevy systems.
+#[derive(Message, Debug, Clone)]
+pub enum ServiceEvent {
+    /// Signed in.
+    SignedIn {
+        /// Who.
+        me: Me,
+    },
+    /// Signing in needs the user (no remembered profile, or it was refused).
+    NeedsSignIn {
+        /// Why, if something was tried and failed.
+        reason: Option<String>,
+    },
+    /// A chat message was moderated.
+    MessageChecked {
+        /// The text sent.
+        text: String,
+        /// `allow`, `warn` or `block`, or the error.
+        outcome: Result<api::Verdict, ApiError>,
+    },
+}
+
+/// The running services.
+#[derive(Resource)]
+pub struct Services {
+    runtime: tokio::runtime::Runtime,
+    api: ApiClient,
+    choice: ServerChoice,
+    embedded: Option<nexus_server::RunningServer>,
+    profiles: std::sync::Arc<Mutex<ProfileStore>>,
+    session: std::sync::Arc<Mutex<Option<Tokens>>>,
+    tx: Sender<ServiceEvent>,
+    rx: Mutex<Receiver<ServiceEvent>>,
+}
+
+impl Services {
+    /// Starts the embedded server or checks that the remote one answers.
+    pub fn start(choice: ServerChoice, data_dir: &Path, timeout: Duration) -> Result<Self, ServicesError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("nexus-services")
+            .enable_all()
+            .build()
+            .map_err(ServicesError::Runtime)?;
+        let (embedded, base) = match &choice {
+            ServerChoice::Embedded { data_dir } => {
+                let server = runtime
+                    .block_on(start_embedded(data_dir))
+                    .map_err(|e| ServicesError::Embedded(format!("{e:#}")))?;
+                let base = server.base_url();
+                (Some(server), base)
+            }
+            ServerChoice::Remote(url) => (None, url.clone()),
+        };
+        let api = ApiClient::new(&base, timeout).map_err(ServicesError::Remote)?;
+        if embedded.is_none() {
+            runtime.block_on(api.health()).map_err(ServicesError::Remote)?;
+        }
+        let (tx, rx) = channel();
+        Ok(Self {
+            runtime,
+            api,
+            choice,
+            embedded,
+            profiles: std::sync::Arc::new(Mutex::new(ProfileStore::open(data_dir))),
+            session: std::sync::Arc::new(Mutex::new(None)),
+            tx,
+            rx: Mutex::new(rx),
+        })
+    }
+
+    /// The server's base URL.
+    #[must_use]
+    pub fn base_url(&self) -> &str {
+        self.api.base()
+    }
+
+    /// Whether the server runs in-process.
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.embedded.is_some()
+    }
+
+    /// The current access token, if signed in.
+    #[must_use]
+    pub fn access_token(&self) -> Option<String> {
+        self.session.lock().ok().and_then(|s| s.as_ref().map(|t| t.access_token.clone()))
+    }
+
+    /// Runs `f` on the runtime; its event, if any, reaches Bevy as a [`ServiceEvent`].
+    fn spawn<F>(&self, f: F)
+    where
+        F: std::future::Future<Output = Option<ServiceEvent>> + Send + 'static,
+    {
+        let tx = self.tx.clone();
+        self.runtime.spawn(async move {
+            if let Some(ev) = f.await {
+                let _ = tx.send(ev);
+            }
+        });
+    }
+
+    /// Signs in with the remembered profile (refresh token, or the local profile's
+    /// password); with `demo_profile`, creates the embedded server's demo profile first
+    /// if there is none. Answers with `SignedIn` or `NeedsSignIn`.
+    pub fn resume(&self, demo_profile: bool) {
+        let (api, profiles, session, key) =
+            (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
+        let embedded = self.is_embedded();
+        self.spawn(async move {
+            let remembered = profiles.lock().ok().and_then(|p| p.get(&key).cloned());
+            let result = match remembered {
+                Some(p) => resume_profile(&api, &p).await,
+                None if demo_profile && embedded => create_demo_profile(&api).await.map(|(t, p)| {
+                    store(&profiles, &key, p);
+                    t
+                }),
+                None => return Some(ServiceEvent::NeedsSignIn { reason: None }),
+            };
+            Some(finish_sign_in(&api, &profiles, &session, &key, result).await)
+        });
+    }
+
+    /// Signs in with a password typed by the user.
+    pub fn sign_in(&self, email: String, password: String) {
+        let (api, profiles, session, key) =
+            (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
+        self.spawn(async move {
+            let result = api.login(&email, &password).await;
+            if result.is_ok() {
+                store(&profiles, &key, Profile { email, refresh_token: None, local_password: None });
+            }
+            Some(finish_sign_in(&api, &profiles, &session, &key, result).await)
+        });
+    }
+
+    /// Creates an account, then signs in.
+    pub fn register(&self, reg: Registration) {
+        let (api, profiles, session, key) =
+            (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
+        self.spawn(async move {
+            let result = match api.register(&reg).await {
+                Ok(_) => api.login(&reg.email, &reg.password).await,
+                Err(e) => Err(e),
+            };
+            if result.is_ok() {
+                store(&profiles, &key, Profile { email: reg.email.clone(), refresh_token: None, local_password: None });
+            }
+            Some(finish_sign_in(&api, &profiles, &session, &key, result).await)
+        });
+    }
+
+    /// Sends a chat message through moderation (the companion's replies arrive with the
+    /// companion).
+    pub fn send_message(&self, text: String) {
+        let api = self.api.clone();
+        let token = self.access_token();
+        self.spawn(async move {
+            let outcome = match token {
+                Some(t) => api.check_message(&t, &text).await,
+                None => Err(ApiError::Rejected {
+                    status: 401,
+                    code: "not_signed_in".into(),
+                    message: "not signed in".into(),
+                }),
+            };
+            Some(ServiceEvent::MessageChecked { text, outcome })
+        });
+    }
+
+    /// Reports the finished session, waiting at most `wait` (called at exit).
+    pub fn report_session_blocking(
+        &self,
+        report: &nexus_net::vr_session::VrSessionReport,
+        wait: Duration,
+    ) -> Result<(), ApiError> {
+        let token = self.access_token().ok_or(ApiError::Rejected {
+            status: 401,
+            code: "not_signed_in".into(),
+            message: "not signed in; the session was not recorded".into(),
+        })?;
+        let api = self.api.clone();
+        let report = report.clone();
+        self.runtime.block_on(async move {
+            tokio::time::timeout(wait, api.report_session(&token, &report))
+                .await
+                .unwrap_or_else(|_| Err(ApiError::Unreachable { url: api.base().into(), reason: "timed out".into() }))
+                .map(|_| ())
+        })
+    }
+
+    /// Stops the embedded server (drains requests, closes the database).
+    pub fn shutdown(&mut self) {
+        if let Some(server) = self.embedded.take()
+            && let Err(e) = self.runtime.block_on(server.stop())
+        {
+            warn!("embedded server did not stop cleanly: {e:#}");
+        }
+    }
+
+    /// Events that arrived since the last call.
+    fn drain(&self) -> Vec<ServiceEvent> {
+        self.rx.lock().map(|rx| rx.try_iter().collect()).unwrap_or_default()
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+async fn start_embedded(data_dir: &Path) -> anyhow::Result<nexus_server::RunningServer> {
+    let mut config = nexus_server::config::Config::embedded(data_dir.join("server"));
+    config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let state = nexus_server::state::AppState::build(config).await?;
+    nexus_server::spawn(state).await
+}
+
+async fn resume_profile(api: &ApiClient, p: &Profile) -> Result<Tokens, ApiError> {
+    if let Some(refresh) = &p.refresh_token {
+        match api.refresh(refresh).await {
+            Ok(t) => return Ok(t),
+            Err(e @ ApiError::Unreachable { .. }) => return Err(e),
+            Err(_) => {} // expired or revoked: fall through to the local password, if any
+        }
+    }
+    match &p.local_password {
+        Some(pw) => api.login(&p.email, pw).await,
+        None => Err(ApiError::Rejected {
+            status: 401,
+            code: "session_expired".into(),
+            message: "please sign in again".into(),
+        }),
+    }
+}
+
+/// The embedded server's demo profile: an adult local account with a generated password.
+async fn create_demo_profile(api: &ApiClient) -> Result<(Tokens, Profile), ApiError> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).map_err(|e| ApiError::Protocol(format!("no randomness for a password: {e}")))?;
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let email = "demo@nexus.local".to_owned();
+    let reg = Registration {
+        email: email.clone(),
+        username: "demo".into(),
+        password: password.clone(),
+        birth_date: "1990-01-01".into(),
+    };
+    api.register(&reg).await?;
+    let tokens = api.login(&email, &password).await?;
+    Ok((tokens, Profile { email, refresh_token: None, local_password: Some(password) }))
+}
+
+fn store(profiles: &Mutex<ProfileStore>, key: &str, profile: Profile) {
+    if let Ok(mut p) = profiles.lock() {
+        let keep_password = p.get(key).and_then(|old| old.local_password.clone());
+        let merged = Profile { local_password: profile.local_password.or(keep_password), ..profile };
+        if let Err(e) = p.put(key, merged) {
+            warn!("cannot save the sign-in profile: {e}");
+        }
+    }
+}
+
+async fn finish_sign_in(
+    api: &ApiClient,
+    profiles: &Mutex<ProfileStore>,
+    session: &Mutex<Option<Tokens>>,
+    key: &str,
+    result: Result<Tokens, ApiError>,
+) -> ServiceEvent {
+    let tokens = match result {
+        Ok(t) => t,
+        Err(e) => return ServiceEvent::NeedsSignIn { reason: Some(e.to_string()) },
+    };
+    let me = match api.me(&tokens.access_token).await {
+        Ok(me) => me,
+        Err(e) => return ServiceEvent::NeedsSignIn { reason: Some(e.to_string()) },
+    };
+    if let Ok(mut p) = profiles.lock() {
+        let mut profile = p.get(key).cloned().unwrap_or(Profile {
+            email: me.email.clone(),
+            refresh_token: None,
+            local_password: None,
+        });
+        profile.refresh_token = Some(tokens.refresh_token.clone());
+        if let Err(e) = p.put(key, profile) {
+            warn!("cannot save the sign-in profile: {e}");
+        }
+    }
+    if let Ok(mut s) = session.lock() {
+        *s = Some(tokens);
+    }
+    ServiceEvent::SignedIn { me }
+}
+
+/// Services as Bevy sees them: online with a server, or offline with the reason.
+#[derive(Resource, Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// A server answers (embedded or remote).
+    Online {
+        /// Its base URL.
+        base_url: String,
+        /// Whether it runs in-process.
+        embedded: bool,
+    },
+    /// No server: the room works; sign-in, chat and session records do not.
+    Offline {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Delivers [`ServiceEvent`]s each frame.
+pub struct ServicesPlugin;
+
+impl Plugin for ServicesPlugin {
+    fn build(&self, app: &mut App) {
+        app.add_message::<ServiceEvent>().add_systems(PreUpdate, deliver.run_if(resource_exists::<Services>));
+    }
+}
+
+fn deliver(services: Res<Services>, mut out: MessageWriter<ServiceEvent>) {
+    for ev in services.drain() {
+        out.write(ev);
+    }
+}

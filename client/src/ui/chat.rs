@@ -1,0 +1,185 @@
+//! In the room: the status line (server, user, input source, frame rate) and the chat
+//! panel. Press Enter (or T) to write, Enter to send, Esc to stop writing; while writing,
+//! keys go to the message instead of moving the user. A message goes through the
+//! server's moderation on its way to the companion (seed §6.1); the companion's own
+//! replies arrive with the companion.
+
+use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
+use bevy::input::keyboard::KeyboardInput;
+use bevy::prelude::*;
+
+use super::{Edit, MUTED, PANEL, TEXT, apply, edits, font};
+use crate::room::RoomEntity;
+use crate::services::{Connection, ServiceEvent, Services};
+
+/// Lines kept in the panel.
+pub const MAX_LINES: usize = 8;
+/// Longest message, in characters (the server accepts 10,000; a chat line is shorter).
+pub const MAX_MESSAGE: usize = 500;
+
+/// The chat's state.
+#[derive(Resource, Debug, Default, Clone)]
+pub struct ChatState {
+    /// Whether keys go to the message.
+    pub writing: bool,
+    /// The message being written.
+    pub draft: String,
+    /// Shown lines, oldest first.
+    pub lines: Vec<String>,
+    /// Messages sent (interactions for the session record).
+    pub sent: u32,
+}
+
+impl ChatState {
+    fn push(&mut self, line: String) {
+        self.lines.push(line);
+        let excess = self.lines.len().saturating_sub(MAX_LINES);
+        self.lines.drain(..excess);
+    }
+}
+
+/// The chat panel's lines.
+#[derive(Component)]
+pub struct ChatLog;
+/// The message being written.
+#[derive(Component)]
+pub struct ChatDraft;
+/// The status line at the top.
+#[derive(Component)]
+pub struct StatusLine;
+
+/// Spawns the status line and the chat panel.
+pub fn spawn(commands: &mut Commands) {
+    commands.spawn((
+        RoomEntity,
+        Node { position_type: PositionType::Absolute, left: px(12), top: px(10), padding: px(6).all(), ..default() },
+        BackgroundColor(Color::srgba(0.0, 0.0, 0.0, 0.45)),
+        children![(Text::new("Nexus"), font(14.0), TextColor(TEXT), StatusLine)],
+    ));
+    commands.spawn((
+        RoomEntity,
+        Node {
+            position_type: PositionType::Absolute,
+            right: px(12),
+            bottom: px(12),
+            width: px(380),
+            flex_direction: FlexDirection::Column,
+            padding: px(10).all(),
+            row_gap: px(6),
+            ..default()
+        },
+        BackgroundColor(PANEL),
+        children![
+            (Text::new("Chat with your companion"), font(14.0), TextColor(MUTED)),
+            (Text::new(""), font(14.0), TextColor(TEXT), ChatLog),
+            (Text::new("Enter: write a message"), font(14.0), TextColor(MUTED), ChatDraft),
+        ],
+    ));
+}
+
+/// Whether the chat takes the keyboard (movement keys are ignored then).
+#[must_use]
+pub fn is_writing(chat: Option<Res<ChatState>>) -> bool {
+    chat.is_some_and(|c| c.writing)
+}
+
+/// Keys → draft; Enter sends through the services.
+pub fn type_keys(
+    mut keys: MessageReader<KeyboardInput>,
+    mut chat: ResMut<ChatState>,
+    services: Option<Res<Services>>,
+    buttons: Res<ButtonInput<KeyCode>>,
+) {
+    let all = edits(&mut keys);
+    if !chat.writing {
+        if buttons.just_pressed(KeyCode::Enter) || buttons.just_pressed(KeyCode::KeyT) {
+            chat.writing = true;
+        }
+        return;
+    }
+    for edit in all {
+        match edit {
+            Edit::Cancel => chat.writing = false,
+            Edit::Submit => {
+                let text = chat.draft.trim().to_owned();
+                chat.draft.clear();
+                chat.writing = false;
+                if text.is_empty() {
+                    continue;
+                }
+                chat.sent += 1;
+                match services.as_deref() {
+                    Some(s) => {
+                        chat.push(format!("you: {text}"));
+                        s.send_message(text);
+                    }
+                    None => chat.push("(offline: messages need a server)".into()),
+                }
+            }
+            Edit::Next => {}
+            other => apply(&mut chat.draft, &other, MAX_MESSAGE),
+        }
+    }
+}
+
+/// Moderation verdicts on sent messages.
+pub fn on_service_events(mut events: MessageReader<ServiceEvent>, mut chat: ResMut<ChatState>) {
+    for ev in events.read() {
+        if let ServiceEvent::MessageChecked { outcome, .. } = ev {
+            let line = match outcome {
+                Ok(v) if v.action == "allow" => "  ✓ delivered — the companion cannot answer yet".to_owned(),
+                Ok(v) if v.action == "warn" => {
+                    format!("  ! delivered with a warning: {}", v.reason.clone().unwrap_or_default())
+                }
+                Ok(v) => format!("  ✗ not delivered ({} mode): {}", v.mode, v.reason.clone().unwrap_or_default()),
+                Err(e) => format!("  ✗ not delivered: {e}"),
+            };
+            chat.push(line);
+        }
+    }
+}
+
+/// Redraws the chat lines and the draft.
+pub fn render_chat(
+    chat: Res<ChatState>,
+    mut log: Query<&mut Text, (With<ChatLog>, Without<ChatDraft>)>,
+    mut draft: Query<&mut Text, (With<ChatDraft>, Without<ChatLog>)>,
+) {
+    if !chat.is_changed() {
+        return;
+    }
+    if let Ok(mut t) = log.single_mut() {
+        t.0 = chat.lines.join("\n");
+    }
+    if let Ok(mut t) = draft.single_mut() {
+        t.0 = if chat.writing { format!("> {}|", chat.draft) } else { "Enter: write a message".into() };
+    }
+}
+
+/// Redraws the status line: room, server, user, input source, frame rate.
+pub fn render_status(
+    connection: Res<Connection>,
+    signed_in: Res<crate::app::SignedIn>,
+    source: Res<crate::input::ActiveSource>,
+    diagnostics: Res<DiagnosticsStore>,
+    mut status: Query<&mut Text, With<StatusLine>>,
+) {
+    let Ok(mut t) = status.single_mut() else { return };
+    let server = match &*connection {
+        Connection::Online { embedded: true, .. } => "embedded server".to_owned(),
+        Connection::Online { base_url, .. } => base_url.clone(),
+        Connection::Offline { .. } => "offline".to_owned(),
+    };
+    let user = signed_in.0.as_deref().unwrap_or("not signed in");
+    let fps = diagnostics.get(&FrameTimeDiagnosticsPlugin::FPS).and_then(|d| d.smoothed()).unwrap_or(0.0);
+    let src = match *source {
+        crate::input::ActiveSource::OpenXr => "headset",
+        crate::input::ActiveSource::Preview => "desktop preview",
+        crate::input::ActiveSource::Replay => "replay",
+        crate::input::ActiveSource::Still => "still",
+    };
+    let line = format!("Café terrace · {server} · {user} · {src} · {fps:.0} fps");
+    if t.0 != line {
+        t.0 = line;
+    }
+}
