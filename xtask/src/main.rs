@@ -46,13 +46,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the server on the embedded default (SQLite, 127.0.0.1:8080).
+    /// Run the client with embedded services (window, or Xvfb/offscreen with a screenshot).
     Demo {
-        /// Extra arguments for nexus-server.
+        /// Extra arguments for nexus-client.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark area: ledger, login, moderation.
+    /// Run a benchmark area: ledger, login, moderation, client.
     Bench {
         /// Which area.
         area: String,

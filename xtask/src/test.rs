@@ -30,7 +30,9 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
             .args(extra)
             .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
             .env("NEXUS_TEST_REQUIRE_PG", "1")
-            .env("NEXUS_TEST_REQUIRE_MODELS", "1"),
+            .env("NEXUS_TEST_REQUIRE_MODELS", "1")
+            // The client's render tests run under Xvfb + lavapipe; here they must not skip.
+            .env("NEXUS_TEST_REQUIRE_RENDER", "1"),
     );
     drop(cluster);
     println!("==> total {:.0} s", start.elapsed().as_secs_f64());
