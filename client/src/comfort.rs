@@ -153,10 +153,11 @@ fn locomote(
     rig: Res<TrackedRig>,
     settings: Res<ComfortSettings>,
     time: Res<Time>,
+    delta: Res<crate::input::RigDelta>,
     mut origin: ResMut<PlayerOrigin>,
     mut state: ResMut<ComfortState>,
 ) {
-    let dt = time.delta_secs();
+    let dt = delta.0.unwrap_or_else(|| time.delta_secs());
     let speed = step_origin(&mut origin, heading_of(rig.head.rotation), rig.left.stick, dt);
     let comfort = &settings.0;
     let mut turner = state.turner;

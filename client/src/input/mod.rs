@@ -42,12 +42,20 @@ pub enum ActiveSource {
     Still,
 }
 
+/// The time step of this frame's rig, when the source dictates it. A replay sets the
+/// recording's own frame interval, so locomotion covers the same ground whatever the
+/// machine's frame rate; live sources leave it `None` (the frame's real duration).
+#[derive(Resource, Debug, Clone, Copy, Default, PartialEq)]
+pub struct RigDelta(pub Option<f32>);
+
 /// Sets up the rig resource and the ordering; each source adds its own plugin.
 pub struct RigPlugin;
 
 impl Plugin for RigPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<TrackedRig>().configure_sets(PreUpdate, (RigSystems::Source, RigSystems::Apply).chain());
+        app.init_resource::<TrackedRig>()
+            .init_resource::<RigDelta>()
+            .configure_sets(PreUpdate, (RigSystems::Source, RigSystems::Apply).chain());
     }
 }
 

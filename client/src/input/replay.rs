@@ -7,7 +7,7 @@
 
 use bevy::prelude::*;
 
-use crate::input::RigSystems;
+use crate::input::{RigDelta, RigSystems};
 use crate::rig::{RigSource, TrackedRig};
 use crate::tracking_file::{Recorder, Recording};
 
@@ -59,10 +59,17 @@ impl Plugin for ReplayPlugin {
     }
 }
 
-fn apply_frame(mut state: ResMut<ReplayState>, mut rig: ResMut<TrackedRig>) {
-    if let Some(frame) = state.recording.frames.get(state.next) {
+fn apply_frame(mut state: ResMut<ReplayState>, mut rig: ResMut<TrackedRig>, mut delta: ResMut<RigDelta>) {
+    let n = state.next;
+    let frames = &state.recording.frames;
+    if let Some(frame) = frames.get(n) {
         *rig = frame.rig.clone();
+        let nominal = 1.0 / f64::from(state.recording.header.frame_hz.max(1.0));
+        let dt = if n == 0 { nominal } else { frame.t - frames[n - 1].t };
+        delta.0 = Some(dt.clamp(0.0, 0.25) as f32);
         state.next += 1;
+    } else {
+        delta.0 = Some(0.0); // the recording is over: nothing moves any more
     }
 }
 
@@ -160,22 +167,34 @@ mod tests {
         drop(rec);
 
         // Two runs, one with irregular frame times: the rig must match the file exactly
-        // on every update of both.
+        // on every update of both, and locomotion (driven by the recorded sticks) must
+        // take the user along exactly the same path.
+        let mut paths: Vec<Vec<crate::comfort::PlayerOrigin>> = Vec::new();
         for irregular in [false, true] {
             let mut app = App::new();
+            let start = crate::comfort::PlayerOrigin { position: Vec3::ZERO, yaw: 0.0, height_offset: 0.0 };
             app.add_plugins((MinimalPlugins, crate::input::RigPlugin, ReplayPlugin));
+            app.add_plugins(crate::comfort::ComfortPlugin { comfort: crate::settings::Comfort::default(), start });
             app.insert_resource(ReplayState::new(Recording::read(&path).expect("read")));
+            let mut path_taken = Vec::new();
             for (i, expected) in rigs.iter().enumerate() {
                 let dt = if irregular && i % 3 == 0 { 40 } else { 11 };
                 app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(dt)));
                 app.update();
                 assert_eq!(app.world().resource::<TrackedRig>(), expected, "frame {i} (irregular: {irregular})");
+                path_taken.push(*app.world().resource::<crate::comfort::PlayerOrigin>());
             }
             let state = app.world().resource::<ReplayState>();
             assert!(state.finished() && state.applied() == rigs.len());
             app.update();
             assert_eq!(app.world().resource::<TrackedRig>(), rigs.last().expect("last"), "holds the last frame");
+            paths.push(path_taken);
         }
+        assert_eq!(paths[0], paths[1], "locomotion follows the recording's clock, not the machine's");
+        // 59 frames at full stick, 1/72 s each, at walking speed.
+        let walked = paths[0].last().expect("end").position.length();
+        let expected = 59.0 / 72.0 * crate::comfort::WALK_SPEED;
+        assert!((walked - expected).abs() < 0.02, "walked {walked} m, expected ≈ {expected} m");
     }
 
     #[test]

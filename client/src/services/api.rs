@@ -146,6 +146,11 @@ impl ApiClient {
         self.call(reqwest::Method::POST, "/api/v1/vr-sessions", Some(access), Some(report)).await
     }
 
+    /// The caller's recorded sessions, newest first.
+    pub async fn sessions(&self, access: &str) -> Result<Vec<Value>, ApiError> {
+        self.call(reqwest::Method::GET, "/api/v1/vr-sessions", Some(access), None::<&()>).await
+    }
+
     async fn call<B: Serialize + ?Sized, T: for<'de> Deserialize<'de>>(
         &self,
         method: reqwest::Method,

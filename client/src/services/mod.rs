@@ -247,6 +247,21 @@ impl Services {
         })
     }
 
+    /// The caller's recorded sessions, newest first.
+    pub fn sessions_blocking(&self, wait: Duration) -> Result<Vec<serde_json::Value>, ApiError> {
+        let token = self.access_token().ok_or(ApiError::Rejected {
+            status: 401,
+            code: "not_signed_in".into(),
+            message: "not signed in".into(),
+        })?;
+        let api = self.api.clone();
+        self.runtime.block_on(async move {
+            tokio::time::timeout(wait, api.sessions(&token))
+                .await
+                .unwrap_or_else(|_| Err(ApiError::Unreachable { url: api.base().into(), reason: "timed out".into() }))
+        })
+    }
+
     /// Stops the embedded server (drains requests, closes the database).
     pub fn shutdown(&mut self) {
         if let Some(server) = self.embedded.take()
@@ -256,8 +271,9 @@ impl Services {
         }
     }
 
-    /// Events that arrived since the last call.
-    fn drain(&self) -> Vec<ServiceEvent> {
+    /// Events that arrived since the last call (the plugin forwards them to Bevy each
+    /// frame; tests and tools without an app poll here).
+    pub fn poll_events(&self) -> Vec<ServiceEvent> {
         self.rx.lock().map(|rx| rx.try_iter().collect()).unwrap_or_default()
     }
 }
@@ -379,7 +395,7 @@ impl Plugin for ServicesPlugin {
 }
 
 fn deliver(services: Res<Services>, mut out: MessageWriter<ServiceEvent>) {
-    for ev in services.drain() {
+    for ev in services.poll_events() {
         out.write(ev);
     }
 }
