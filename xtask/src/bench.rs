@@ -18,8 +18,19 @@ struct Figure {
 /// Runs `cargo bench -p nexus-server --bench <bench>` and collects its `result:` lines,
 /// `result: <name> <value> <unit> [<anchor-name> <anchor-value>]`.
 fn bench_binary(bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figure>> {
-    println!("==> cargo bench -p nexus-server --bench {bench}");
-    let out = cargo().args(["bench", "-p", "nexus-server", "--bench", bench]).envs(env.iter().cloned()).output()?;
+    bench_package("nexus-server", &[], bench, env)
+}
+
+/// [`bench_binary`] for any package, with extra cargo features.
+fn bench_package(package: &str, features: &[&str], bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figure>> {
+    println!("==> cargo bench -p {package} --bench {bench} {}", features.join(" "));
+    let mut cmd = cargo();
+    cmd.args(["bench", "-p", package, "--bench", bench]);
+    if !features.is_empty() {
+        // Only what the bench names: a default feature may pull in a whole engine.
+        cmd.args(["--no-default-features", "--features", &features.join(",")]);
+    }
+    let out = cmd.envs(env.iter().cloned()).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     print!("{stdout}");
     anyhow::ensure!(out.status.success(), "bench {bench} failed:\n{}", String::from_utf8_lossy(&out.stderr));
@@ -85,7 +96,9 @@ fn pgbench_tps(cluster: &PgCluster, clients: u32, secs: u32) -> anyhow::Result<f
 /// Runs one area.
 pub fn run(area: &str) -> anyhow::Result<()> {
     crate::setup::run()?;
-    crate::models::run()?;
+    if area != "avatar" {
+        crate::models::run()?;
+    }
     match area {
         "ledger" => {
             let clients = 64;
@@ -118,7 +131,13 @@ pub fn run(area: &str) -> anyhow::Result<()> {
             report("moderation", "none", f64::NAN, &figures)
         }
         "client" => client(),
-        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation, client"),
+        "avatar" => {
+            // Each figure names its anchor: the per-avatar share of 10 % of a 90 Hz frame,
+            // the frame itself for delays, a published figure or a same-run baseline.
+            let figures = bench_package("nexus-avatar", &["espeak"], "avatar", &[])?;
+            report("avatar", "none", f64::NAN, &figures)
+        }
+        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation, client, avatar"),
     }
 }
 

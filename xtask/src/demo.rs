@@ -13,6 +13,7 @@ use crate::{cargo, run_step, target_dir};
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     crate::setup::run()?;
     crate::models::run()?;
+    crate::gen_avatar::run(&[])?;
     run_step("cargo build -p nexus-client", cargo().args(["build", "-p", "nexus-client"]))?;
     let bin = target_dir().join("debug").join("nexus-client");
     let has_display = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();

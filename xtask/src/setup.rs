@@ -22,6 +22,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("xvfb", "a virtual X display for the windowed client test and the demo without a display"),
     ("xauth", "xvfb-run needs it"),
     ("fonts-dejavu-core", "the client's UI font (accents, quotes, symbols)"),
+    ("espeak-ng", "text-to-speech voices and phoneme data (lip sync, the companion's voice)"),
+    ("libespeak-ng-dev", "builds the espeak-ng timeline helper (phoneme timings for lip sync)"),
 ];
 
 fn installed(package: &str) -> anyhow::Result<bool> {

@@ -5,15 +5,20 @@ use std::time::Instant;
 use crate::pg::PgCluster;
 use crate::{cargo, run_step};
 
+/// The avatar's espeak-ng timeline helper: built and tested here (lip-sync agreement with
+/// espeak-ng's own phoneme timing), optional for library users.
+const ESPEAK: &str = "nexus-avatar/espeak";
+
 /// fmt check, clippy `-D warnings`, then every test with a throwaway PostgreSQL.
 pub fn run(extra: &[String]) -> anyhow::Result<()> {
     let start = Instant::now();
     crate::setup::run()?;
     crate::models::run()?;
+    crate::gen_avatar::run(&[])?;
     run_step("cargo fmt --check", cargo().args(["fmt", "--all", "--", "--check"]))?;
     run_step(
         "cargo clippy -D warnings",
-        cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().args(["clippy", "--workspace", "--all-targets", "--features", ESPEAK, "--", "-D", "warnings"]),
     )?;
     // The model is a feature; keep the build without it compiling.
     run_step(
@@ -26,7 +31,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     let result = run_step(
         "cargo test --workspace (SQLite and PostgreSQL)",
         cargo()
-            .args(["test", "--workspace"])
+            .args(["test", "--workspace", "--features", ESPEAK])
             .args(extra)
             .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
             .env("NEXUS_TEST_REQUIRE_PG", "1")
