@@ -94,9 +94,27 @@ pub struct Options {
     pub bench_report: Option<PathBuf>,
 }
 
-/// Why the run ended badly (the exit code is non-zero).
+/// Why the run ended badly (the exit code is non-zero). Shared, because `App::run` hands
+/// the world to the runner and the caller reads the reason after it returns.
 #[derive(Resource, Debug, Default, Clone)]
-pub struct RunFailure(pub Option<String>);
+pub struct RunFailure(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl RunFailure {
+    /// Records why the run failed (the first reason wins).
+    pub fn set(&self, why: impl Into<String>) {
+        if let Ok(mut slot) = self.0.lock()
+            && slot.is_none()
+        {
+            *slot = Some(why.into());
+        }
+    }
+
+    /// The reason, if the run failed.
+    #[must_use]
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|slot| slot.clone())
+    }
+}
 
 #[derive(Resource)]
 struct RunPlan {
@@ -147,7 +165,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
                 }),
                 ..default()
             };
-            let base = DefaultPlugins.build().disable::<PipelinedRenderingPlugin>();
+            let base = DefaultPlugins.build().disable::<PipelinedRenderingPlugin>().set(asset_plugin());
             if xr {
                 // Hand tracking, and the Pico 4 controller profile (an extension).
                 let mut exts = bevy_mod_openxr::exts::OxrExtensions::default();
@@ -167,6 +185,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
             app.add_plugins(
                 DefaultPlugins
                     .build()
+                    .set(asset_plugin())
                     .disable::<WinitPlugin>()
                     .disable::<PipelinedRenderingPlugin>()
                     .set(render)
@@ -176,6 +195,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         }
     }
     crate::ui::install_ui_font(&mut app);
+    app.add_plugins(nexus_avatar::plugin::AvatarPlugin);
     let xr_running = app
         .world()
         .get_resource::<bevy_mod_xr::session::XrState>()
@@ -278,6 +298,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
                 crate::ui::chat::render_status,
                 crate::ui::vignette::update,
                 crate::companion::look_at_user,
+                crate::companion::drive.before(nexus_avatar::plugin::AvatarSystems::Animate),
                 crate::session::track,
             )
                 .run_if(in_state(AppState::Room)),
@@ -286,6 +307,25 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         .add_systems(First, crate::session::timing_start)
         .add_systems(Last, (crate::session::timing_end, crate::session::report_on_exit, crate::session::write_timings));
     (app, source)
+}
+
+/// The project's `assets/` folder: `$NEXUS_ASSET_DIR`, else `./assets` when run from the
+/// workspace, else the workspace's (the binary was built from it).
+#[must_use]
+pub fn asset_dir() -> std::path::PathBuf {
+    let dir = match std::env::var_os("NEXUS_ASSET_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None if std::path::Path::new("assets/environments").is_dir() => "assets".into(),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("assets"),
+    };
+    // Absolute, because Bevy reads a relative asset path against the manifest directory.
+    std::fs::canonicalize(&dir).unwrap_or(dir)
+}
+
+/// The asset plugin reading [`asset_dir`].
+#[must_use]
+pub fn asset_plugin() -> AssetPlugin {
+    AssetPlugin { file_path: asset_dir().to_string_lossy().into_owned(), ..default() }
 }
 
 fn shadow_map_size(q: QualityPreset) -> usize {
@@ -320,25 +360,34 @@ fn skip_sign_in_when_offline(connection: Res<Connection>, mut next: ResMut<NextS
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a Bevy system's parameters are what it touches
 fn enter_room(
     spawn: Res<RoomSpawn>,
+    assets: Res<AssetServer>,
     mut commands: Commands,
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<StandardMaterial>>,
     mut images: ResMut<Assets<Image>>,
-    mut failure: ResMut<RunFailure>,
+    failure: Res<RunFailure>,
     mut exit: MessageWriter<AppExit>,
 ) {
     match crate::room::spawn(&spawn.room, &mut commands, &mut meshes, &mut materials) {
         Ok(parts) => info!(room = %spawn.room.name, parts, "entered the room"),
         Err(e) => {
-            failure.0 = Some(e.to_string());
+            failure.set(e.to_string());
             exit.write(AppExit::error());
             return;
         }
     }
     if !spawn.no_companion {
-        crate::companion::spawn_placeholder(spawn.room.companion, &mut commands, &mut meshes, &mut materials);
+        crate::companion::spawn(
+            spawn.room.companion,
+            &asset_dir(),
+            &mut commands,
+            &assets,
+            &mut meshes,
+            &mut materials,
+        );
     }
     let skin = materials.add(StandardMaterial {
         base_color: Color::srgb(0.85, 0.68, 0.56),
@@ -392,13 +441,20 @@ fn watch_run_plan(
     state: Res<State<AppState>>,
     mut requests: MessageWriter<CaptureRequest>,
     mut exit: MessageWriter<AppExit>,
-    mut failure: ResMut<RunFailure>,
+    failure: Res<RunFailure>,
     form: Option<Res<crate::ui::sign_in::SignInForm>>,
+    avatars: Query<&nexus_avatar::plugin::Avatar>,
 ) {
-    if *state.get() != AppState::Room {
+    // Frames are counted once the room is entered and every avatar in it has loaded.
+    let loading = avatars.iter().any(|a| !a.is_bound());
+    if *state.get() != AppState::Room || loading {
         if plan.frames.is_some() && Instant::now() > plan.deadline {
             let status = form.map(|f| f.status.clone()).unwrap_or_default();
-            failure.0 = Some(format!("did not reach the room within {:?} (sign-in: {status})", plan.room_timeout));
+            failure.set(if loading {
+                format!("the companion's avatar did not load within {:?}", plan.room_timeout)
+            } else {
+                format!("did not reach the room within {:?} (sign-in: {status})", plan.room_timeout)
+            });
             exit.write(AppExit::error());
         }
         return;
@@ -422,7 +478,7 @@ fn save_capture(
     mut captured: MessageReader<FrameCaptured>,
     plan: Res<RunPlan>,
     mut exit: MessageWriter<AppExit>,
-    mut failure: ResMut<RunFailure>,
+    failure: Res<RunFailure>,
 ) {
     for FrameCaptured(frame) in captured.read() {
         let Some(path) = &plan.screenshot else { continue };
@@ -440,13 +496,13 @@ fn save_capture(
                 exit.write(AppExit::Success);
             }
             Err(e) => {
-                failure.0 = Some(format!("cannot write the screenshot {}: {e}", path.display()));
+                failure.set(format!("cannot write the screenshot {}: {e}", path.display()));
                 exit.write(AppExit::error());
             }
         }
     }
     if plan.requested && Instant::now() > plan.deadline {
-        failure.0 = Some("the screenshot was requested but never captured".into());
+        failure.set("the screenshot was requested but never captured");
         exit.write(AppExit::error());
     }
 }

@@ -1,12 +1,23 @@
-//! The companion in the room. **Temporary**: until the avatar crate's rigged avatar exists
-//! (issue 5), the companion is a plainly placeholder humanoid made of capsules and
-//! spheres — 1.68 m tall, dressed, standing where the room file says and turning its head
-//! towards the user. It has no face, no IK and no lip sync; the README lists this.
+//! The companion in the room: the avatar crate's generated humanoid
+//! (`assets/avatars/companion.glb`, made by `cargo xtask gen-avatar`), animated by
+//! [`nexus_avatar::plugin::AvatarPlugin`] — full-body IK from a standing head pose with a
+//! slow breathing sway, a friendly resting expression, blinking, and head and eyes that
+//! follow the user. When the asset is missing the client falls back to a plainly
+//! temporary humanoid made of capsules and says so.
 
 use bevy::prelude::*;
 
+use nexus_avatar::face::emotion::{Emotion, EmotionMix};
+use nexus_avatar::ik::OPENXR_TO_MODEL;
+use nexus_avatar::plugin::{Avatar, AvatarDrive, spawn_avatar};
+use nexus_avatar::pose::Pose;
+use nexus_avatar::skeleton::Skeleton;
+
 use crate::room::RoomEntity;
 use crate::room::description::Placement;
+
+/// The companion's avatar, relative to the asset root.
+pub const AVATAR_ASSET: &str = "avatars/companion.glb";
 
 /// The companion's root entity.
 #[derive(Component)]
@@ -15,6 +26,31 @@ pub struct CompanionAvatar;
 /// The head, which turns towards the user.
 #[derive(Component)]
 pub struct CompanionHead;
+
+/// Spawns the companion's avatar at `at`, or the placeholder when the asset is missing.
+pub fn spawn(
+    at: Placement,
+    asset_dir: &std::path::Path,
+    commands: &mut Commands,
+    assets: &AssetServer,
+    meshes: &mut Assets<Mesh>,
+    materials: &mut Assets<StandardMaterial>,
+) -> Entity {
+    if !asset_dir.join(AVATAR_ASSET).is_file() {
+        warn!(
+            "{} is missing (run `cargo xtask gen-avatar`) — showing a placeholder companion",
+            asset_dir.join(AVATAR_ASSET).display()
+        );
+        return spawn_placeholder(at, commands, meshes, materials);
+    }
+    // The room's headings face −Z; the avatar faces +Z in its own space.
+    let transform = Transform::from_translation(at.position)
+        .with_rotation(at.rotation() * Quat::from_rotation_y(std::f32::consts::PI));
+    let skeleton = Skeleton::from_height(nexus_avatar::generate::Appearance::default().height);
+    let entity = spawn_avatar(commands, assets, AVATAR_ASSET, skeleton, transform, 0x6e65_7875);
+    commands.entity(entity).insert((RoomEntity, CompanionAvatar, Name::new("companion"), Visibility::default()));
+    entity
+}
 
 /// Spawns the placeholder humanoid at `at`.
 pub fn spawn_placeholder(
@@ -90,6 +126,31 @@ pub fn spawn_placeholder(
             });
         })
         .id()
+}
+
+/// Drives the companion's avatar: a standing head pose with a slow breathing sway,
+/// turned (within a comfortable range) towards the user, eyes on the user's eyes, and a
+/// content resting expression.
+pub fn drive(
+    time: Res<Time>,
+    user: Query<&GlobalTransform, With<crate::app::UserHead>>,
+    mut companions: Query<(&GlobalTransform, &Avatar, &mut AvatarDrive), With<CompanionAvatar>>,
+) {
+    let Ok(user) = user.single() else { return };
+    let Ok((body, avatar, mut drive)) = companions.single_mut() else { return };
+    let t = time.elapsed_secs();
+    let eyes = avatar.skeleton().proportions.eye_height();
+    let base = Vec3::new(0.01 * (0.6 * t).sin(), eyes + 0.004 * (1.6 * t).sin(), 0.0);
+    let user_local = body.affine().inverse().transform_point3(user.translation());
+    let to_user = user_local - base;
+    let yaw = to_user.x.atan2(to_user.z).clamp(-1.0, 1.0);
+    let pitch = to_user.y.atan2(Vec2::new(to_user.x, to_user.z).length()).clamp(-0.4, 0.4);
+    let facing = Quat::from_euler(EulerRot::YXZ, yaw, -pitch, 0.0);
+    drive.targets.head = Pose::new(base, facing * OPENXR_TO_MODEL);
+    drive.look_at = Some(user_local);
+    if drive.emotions.0.is_empty() {
+        drive.emotions = EmotionMix::single(Emotion::Contentment, 0.6);
+    }
 }
 
 /// Turns the companion's head towards the user's head, within a comfortable neck range.

@@ -31,5 +31,6 @@ pub mod room;
 pub mod services;
 pub mod session;
 pub mod settings;
+pub mod showcase;
 pub mod tracking_file;
 pub mod ui;

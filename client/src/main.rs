@@ -57,6 +57,10 @@ struct Cli {
     /// Write per-frame CPU timings (JSON) here at exit (used by `cargo xtask bench client`).
     #[arg(long)]
     bench_report: Option<PathBuf>,
+    /// Render the companion's avatar in poses and expressions, offscreen, into this folder
+    /// (one PNG per shot), and exit.
+    #[arg(long, value_name = "DIR")]
+    avatar_showcase: Option<PathBuf>,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -69,11 +73,26 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     }
 }
 
+#[allow(clippy::print_stdout)] // the showcase lists the files it wrote
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for every outgoing connection (remote server, the embedded
     // server's own clients); an error only means one is installed already.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(dir) = cli.avatar_showcase {
+        return match nexus_client::showcase::run(dir) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(why) => {
+                eprintln!("error: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let data_dir = cli
         .data_dir
         .clone()
@@ -143,12 +162,11 @@ fn main() -> ExitCode {
         room_timeout: Duration::from_secs(120),
         bench_report: cli.bench_report,
     });
+    let failure = app.world().get_resource::<RunFailure>().cloned().unwrap_or_default();
+    // `run` hands the app to the runner; the embedded server stops when it drops the world
+    // (`Services` shuts down on drop: drains, closes SQLite).
     let exit = app.run();
-    // Stop the embedded server before the process ends (drains, closes SQLite).
-    if let Some(mut services) = app.world_mut().remove_resource::<Services>() {
-        services.shutdown();
-    }
-    if let Some(why) = app.world().get_resource::<RunFailure>().and_then(|f| f.0.clone()) {
+    if let Some(why) = failure.get() {
         eprintln!("error: {why}");
         return ExitCode::FAILURE;
     }

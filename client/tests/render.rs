@@ -227,3 +227,51 @@ fn broken_settings_and_unreachable_server_each_give_one_message_and_a_fallback()
     );
     assert_is_scene(&load(&shot), "offline");
 }
+
+/// Mean absolute per-channel difference between two pictures inside a box given in
+/// fractions of the image (x0, y0, x1, y1).
+fn region_difference(a: &Picture, b: &Picture, region: (f64, f64, f64, f64)) -> f64 {
+    let (w, h) = (a.w as usize, a.h as usize);
+    let (x0, y0) = ((region.0 * w as f64) as usize, (region.1 * h as f64) as usize);
+    let (x1, y1) = ((region.2 * w as f64) as usize, (region.3 * h as f64) as usize);
+    let mut sum = 0.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let (p, q) = (a.px[y * w + x], b.px[y * w + x]);
+            sum += (0..3).map(|i| f64::from((i32::from(p[i]) - i32::from(q[i])).abs())).sum::<f64>() / 3.0;
+        }
+    }
+    sum / ((x1 - x0) * (y1 - y0)).max(1) as f64
+}
+
+#[test]
+fn avatar_showcase_renders_poses_and_expressions() {
+    if !can_render(false) {
+        return;
+    }
+    let dir = screenshots().join("avatar");
+    let data = screenshots().join("avatar-data");
+    let out = client(&data, &["--avatar-showcase", dir.to_str().expect("utf-8 path")], false);
+    let files = String::from_utf8_lossy(&out.stdout);
+    assert!(files.lines().count() >= 12, "shots written:\n{files}");
+    let shot = |name: &str| load(&dir.join(format!("{name}.png")));
+    let idle = shot("pose_idle");
+    assert_is_scene(&idle, "pose_idle");
+    // Poses move the body: the waving arm is in the upper part of the frame (the avatar's
+    // right is the picture's left), the crouch lowers everything.
+    let wave = shot("pose_wave");
+    assert!(region_difference(&idle, &wave, (0.1, 0.1, 0.5, 0.45)) > 4.0, "waving changes the upper left");
+    let crouch = shot("pose_crouch");
+    assert!(region_difference(&idle, &crouch, (0.25, 0.05, 0.75, 0.5)) > 8.0, "crouching lowers the upper body");
+    let reach = shot("pose_reach");
+    assert!(region_difference(&idle, &reach, (0.2, 0.2, 0.8, 0.6)) > 3.0, "reaching moves the arms");
+    // Faces: each expression changes the face, the mouth region most for visemes.
+    let joy = shot("face_joy");
+    assert_is_scene(&joy, "face_joy");
+    for other in ["face_sadness", "face_anger", "face_surprise"] {
+        let d = region_difference(&joy, &shot(other), (0.2, 0.15, 0.8, 0.85));
+        assert!(d > 1.5, "{other} looks like joy (difference {d:.2})");
+    }
+    let (aa, pp) = (shot("face_viseme_aa"), shot("face_viseme_pp"));
+    assert!(region_difference(&aa, &pp, (0.3, 0.5, 0.7, 0.85)) > 2.0, "an open 'aa' differs from closed lips");
+}
