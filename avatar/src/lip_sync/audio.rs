@@ -1,4 +1,4 @@
-//! Live-audio lip sync without a network: samples → 16 kHz → 16 ms windows every 5 ms →
+//! Live-audio lip sync without a network: samples → 16 kHz → 16 ms windows every 2 ms →
 //! log energy + 13 MFCCs + their deltas → an energy gate (silence is [`Viseme::Sil`](super::Viseme::Sil)) →
 //! a softmax over the 15 visemes → a [`VisemeMix`] for [`super::LipSync::push`].
 //!
@@ -25,9 +25,9 @@
 //! one of the 15 visemes, but [`agreement`] counts a confusion inside an
 //! [`AcousticGroup`] as agreement; [`Comparison`] reports exact agreement too.
 //!
-//! **Latency:** the newest window ends at most one hop (5 ms) before the newest sample
+//! **Latency:** the newest window ends at most one hop (2 ms) before the newest sample
 //! and is centred half a window (8 ms) before its end, plus the resampler's look-ahead
-//! (16 input samples, < 1 ms): 8–14 ms, about one frame at 72–90 Hz
+//! (16 input samples, < 1 ms): at most 10.8 ms, under one frame at 90 Hz (11.1 ms)
 //! ([`AudioVisemeStream::latency_s`]).
 
 mod evaluation;
@@ -48,19 +48,20 @@ use super::{TrackError, VisemeMix, VisemeTrack};
 pub const ANALYSIS_RATE: u32 = 16_000;
 /// Analysis window, samples at [`ANALYSIS_RATE`] (16 ms).
 pub const WINDOW: usize = 256;
-/// Hop between windows, samples at [`ANALYSIS_RATE`] (5 ms).
-pub const HOP: usize = 80;
+/// Hop between windows, samples at [`ANALYSIS_RATE`] (2 ms: short enough that the
+/// newest analysis is less than a 90 Hz frame old).
+pub const HOP: usize = 32;
 /// Cepstral coefficients per window (c0…c12).
 pub const CEPSTRA: usize = 13;
 /// Length of a feature vector: ln energy and the cepstra, then their deltas.
 pub const FEATURES: usize = 2 * STATIC;
 /// Version of [`VisemeModel`]'s feature layout.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 /// Default energy gate, dB full scale (mean square).
 pub const DEFAULT_GATE_DB: f32 = -40.0;
 
 const STATIC: usize = 1 + CEPSTRA;
-const DELTA_HOPS: usize = 4; // 20 ms
+const DELTA_HOPS: usize = 10; // 20 ms
 const FFT_LEN: usize = 512;
 const MELS: usize = 26;
 const PRE_EMPHASIS: f32 = 0.97;
@@ -68,7 +69,7 @@ const MEL_LOW_HZ: f64 = 60.0;
 const MEL_HIGH_HZ: f64 = 7600.0;
 const POWER_FLOOR: f64 = 1e-10;
 const RESAMPLE_HALF_TAPS: usize = 16;
-const NOISE_BLOCK_FRAMES: u32 = 100; // 0.5 s
+const NOISE_BLOCK_FRAMES: u32 = 250; // 0.5 s
 const NOISE_BLOCKS: usize = 6; // 3 s
 const NOISE_MARGIN_DB: f32 = 15.0;
 const SILENCE_DB: f32 = -100.0;
