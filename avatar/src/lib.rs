@@ -15,6 +15,9 @@
 //!   to blend shapes with co-articulation;
 //! - [`gesture`]: pinch, fist, point, open palm, thumbs up, V, OK and wave from the 26
 //!   OpenXR hand joints, with hysteresis and confidence;
+//! - [`vrm`]: humanoid bone maps and expression presets of user avatars (VRM 1.0, VRM
+//!   0.x, or VRM-named glTF nodes);
+//! - [`generate`]: the project's own rigged humanoid, written as glTF (a VRM 1.0 file);
 //! - [`motion`]: synthetic full-body motion by forward kinematics, for tests, the IK
 //!   accuracy evaluation and benchmarks.
 //!
@@ -47,6 +50,7 @@ pub mod plugin;
 pub mod pose;
 pub mod rng;
 pub mod skeleton;
+pub mod vrm;
 
 /// The types most users need.
 pub mod prelude {

@@ -9,7 +9,7 @@ use bevy::prelude::*;
 
 use nexus_avatar::face::emotion::{Emotion, EmotionMix};
 use nexus_avatar::ik::OPENXR_TO_MODEL;
-use nexus_avatar::plugin::{Avatar, AvatarDrive, spawn_avatar};
+use nexus_avatar::plugin::{Avatar, AvatarDrive, AvatarSpawn, spawn_avatar};
 use nexus_avatar::pose::Pose;
 use nexus_avatar::skeleton::Skeleton;
 
@@ -47,7 +47,17 @@ pub fn spawn(
     let transform = Transform::from_translation(at.position)
         .with_rotation(at.rotation() * Quat::from_rotation_y(std::f32::consts::PI));
     let skeleton = Skeleton::from_height(nexus_avatar::generate::Appearance::default().height);
-    let entity = spawn_avatar(commands, assets, AVATAR_ASSET, skeleton, transform, 0x6e65_7875);
+    // The file's own humanoid map (it is a VRM 1.0 file); names work without it too.
+    let humanoid = std::fs::read(asset_dir.join(AVATAR_ASSET))
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| nexus_avatar::vrm::read_glb(&bytes).map_err(|e| e.to_string()))
+        .inspect_err(|e| warn!("{AVATAR_ASSET}: {e} — finding its bones by name"))
+        .ok();
+    let entity = spawn_avatar(
+        commands,
+        assets,
+        AvatarSpawn { path: AVATAR_ASSET.into(), skeleton, humanoid, transform, seed: 0x6e65_7875 },
+    );
     commands.entity(entity).insert((RoomEntity, CompanionAvatar, Name::new("companion"), Visibility::default()));
     entity
 }

@@ -18,7 +18,7 @@ use bevy::winit::WinitPlugin;
 use nexus_avatar::face::emotion::{Emotion, EmotionMix};
 use nexus_avatar::ik::{FingerInput, IkTargets, OPENXR_TO_MODEL};
 use nexus_avatar::lip_sync::Viseme;
-use nexus_avatar::plugin::{Avatar, AvatarDrive, AvatarPlugin, spawn_avatar};
+use nexus_avatar::plugin::{Avatar, AvatarDrive, AvatarPlugin, AvatarSpawn, spawn_avatar};
 use nexus_avatar::pose::Pose;
 use nexus_avatar::skeleton::Skeleton;
 use nexus_engine::plugin::capture::{
@@ -228,7 +228,14 @@ fn studio(
         Transform::from_xyz(0.0, 1.0, 2.7).looking_at(Vec3::new(0.0, 0.9, 0.0), Vec3::Y),
     ));
     let skeleton = Skeleton::from_height(nexus_avatar::generate::Appearance::default().height);
-    spawn_avatar(&mut commands, &assets, crate::companion::AVATAR_ASSET, skeleton, Transform::IDENTITY, 7);
+    let spawn = AvatarSpawn {
+        path: crate::companion::AVATAR_ASSET.into(),
+        skeleton,
+        humanoid: None,
+        transform: Transform::IDENTITY,
+        seed: 7,
+    };
+    spawn_avatar(&mut commands, &assets, spawn);
 }
 
 /// Sets the current shot's drive and camera; asks for the capture once it has settled.

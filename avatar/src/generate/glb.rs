@@ -105,6 +105,8 @@ pub fn write(avatar: &GeneratedAvatar) -> Vec<u8> {
     nodes[0]["children"] = json!(root_children);
 
     let appearance = serde_json::to_value(avatar.appearance).unwrap_or(Value::Null);
+    let head_node = avatar.meshes.iter().position(|m| !m.morphs.is_empty()).map(|i| 1 + BONES + i);
+    let vrm = vrm_extension(head_node);
     let document = json!({
         "asset": { "version": "2.0", "generator": "nexus-avatar gen-avatar" },
         "scene": 0,
@@ -124,9 +126,70 @@ pub fn write(avatar: &GeneratedAvatar) -> Vec<u8> {
         "buffers": [{ "byteLength": b.bin.len() }],
         "bufferViews": b.views,
         "accessors": b.accessors,
-        "extras": { "nexusAppearance": appearance, "humanoid": "VRM 1.0 bone names" },
+        "extras": { "nexusAppearance": appearance },
+        "extensionsUsed": ["VRMC_vrm"],
+        "extensions": { "VRMC_vrm": vrm },
     });
     container(&document, b.bin)
+}
+
+/// The VRM 1.0 description: meta, the humanoid bone map (every bone is its own node), and
+/// expression presets bound to the head's ARKit morph targets — the emotions' and visemes'
+/// own recipes, so a VRM viewer shows the same faces.
+fn vrm_extension(head_node: Option<usize>) -> Value {
+    use crate::face::emotion::Emotion;
+    use crate::lip_sync::Viseme;
+    use crate::vrm::Preset;
+
+    let human_bones: serde_json::Map<String, Value> =
+        HumanBone::ALL.iter().map(|b| (b.name().to_owned(), json!({ "node": 1 + b.index() }))).collect();
+    let mut presets = serde_json::Map::new();
+    if let Some(node) = head_node {
+        for preset in Preset::ALL {
+            let weights = match preset {
+                Preset::Happy => Emotion::Joy.expression(),
+                Preset::Angry => Emotion::Anger.expression(),
+                Preset::Sad => Emotion::Sadness.expression(),
+                Preset::Relaxed => Emotion::Contentment.expression(),
+                Preset::Surprised => Emotion::Surprise.expression(),
+                Preset::Aa => Viseme::Aa.shapes(),
+                Preset::Ih => Viseme::Ih.shapes(),
+                Preset::Ou => Viseme::Ou.shapes(),
+                Preset::Ee => Viseme::E.shapes(),
+                Preset::Oh => Viseme::Oh.shapes(),
+                Preset::Blink | Preset::BlinkLeft | Preset::BlinkRight => {
+                    let mut w = crate::face::blend_shapes::BlendShapeWeights::ZERO;
+                    if preset != Preset::BlinkRight {
+                        w.set(crate::face::blend_shapes::BlendShape::EyeBlinkLeft, 1.0);
+                    }
+                    if preset != Preset::BlinkLeft {
+                        w.set(crate::face::blend_shapes::BlendShape::EyeBlinkRight, 1.0);
+                    }
+                    w
+                }
+            };
+            let binds: Vec<Value> = weights
+                .active()
+                .map(|(shape, weight)| json!({ "node": node, "index": shape.index(), "weight": weight }))
+                .collect();
+            presets.insert(preset.name().to_owned(), json!({ "morphTargetBinds": binds }));
+        }
+    }
+    json!({
+        "specVersion": "1.0",
+        "meta": {
+            "name": "Nexus companion (generated)",
+            "version": "1",
+            "authors": ["Nexus (cargo xtask gen-avatar)"],
+            "licenseUrl": "https://vrm.dev/licenses/1.0/",
+            "avatarPermission": "everyone",
+            "commercialUsage": "corporation",
+            "allowRedistribution": true,
+            "modification": "allowModificationRedistribution",
+        },
+        "humanoid": { "humanBones": human_bones },
+        "expressions": { "preset": presets },
+    })
 }
 
 /// One mesh with its single primitive.

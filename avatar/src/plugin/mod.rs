@@ -4,8 +4,10 @@
 //! point); the plugin solves the body and the face in [`AvatarSystems::Animate`] and
 //! writes bone transforms, eye rotations and morph weights in [`AvatarSystems::Apply`].
 //!
-//! The glTF's bones are found by their VRM 1.0 names once the scene has spawned
-//! ([`AvatarSystems::Bind`]); its morph targets by their ARKit names.
+//! The glTF's bones are found once the scene has spawned ([`AvatarSystems::Bind`]): through
+//! the model's VRM humanoid map when [`Avatar::with_humanoid`] gave one, by VRM bone names
+//! otherwise. The face drives morph targets named with ARKit names directly, or a VRM
+//! model's expression presets ([`crate::vrm::preset_weights`]).
 
 use bevy::gltf::GltfAssetLabel;
 use bevy::mesh::morph::MorphWeights;
@@ -18,6 +20,7 @@ use crate::face::{Face, FaceConfig, FaceInput};
 use crate::ik::{BodyPose, IkConfig, IkSolver, IkTargets};
 use crate::pose::Pose;
 use crate::skeleton::{BONES, HumanBone, Skeleton};
+use crate::vrm::{Humanoid, Preset, preset_weights};
 
 /// Animates every [`Avatar`].
 #[derive(Debug, Default)]
@@ -48,6 +51,7 @@ impl Plugin for AvatarPlugin {
 pub struct Avatar {
     solver: IkSolver,
     face: Face,
+    humanoid: Option<Humanoid>,
     bound: Option<Bound>,
     /// The last solved body, in the avatar's space.
     pub pose: Option<BodyPose>,
@@ -63,11 +67,20 @@ impl Avatar {
         Self {
             solver: IkSolver::new(skeleton, IkConfig::default()),
             face: Face::new(FaceConfig::default(), seed),
+            humanoid: None,
             bound: None,
             pose: None,
             weights: BlendShapeWeights::ZERO,
             eyes: (Quat::IDENTITY, Quat::IDENTITY),
         }
+    }
+
+    /// Uses a model's humanoid description (read with [`crate::vrm::read_glb`]) to find its
+    /// bones and expression presets.
+    #[must_use]
+    pub fn with_humanoid(mut self, humanoid: Humanoid) -> Self {
+        self.humanoid = Some(humanoid);
+        self
     }
 
     /// The skeleton being solved (the model's own once bound).
@@ -116,20 +129,32 @@ struct Bound {
     rest: [Vec3; BONES],
     /// The entity holding [`MorphWeights`] and, per glTF target index, its ARKit shape.
     morphs: Option<(Entity, Vec<Option<BlendShape>>)>,
+    /// For models without ARKit shapes: (weights entity, target index, preset, weight).
+    presets: Vec<(Entity, usize, Preset, f32)>,
 }
 
-/// Spawns the avatar at `path` (a glTF with VRM-named bones) at `transform`.
-pub fn spawn_avatar(
-    commands: &mut Commands,
-    assets: &AssetServer,
-    path: &str,
-    skeleton: Skeleton,
-    transform: Transform,
-    seed: u64,
-) -> Entity {
-    let scene = assets.load(GltfAssetLabel::Scene(0).from_asset(path.to_owned()));
-    let drive = AvatarDrive::standing(&skeleton);
-    commands.spawn((WorldAssetRoot(scene), transform, Avatar::new(skeleton, seed), drive)).id()
+/// What [`spawn_avatar`] needs.
+#[derive(Debug, Clone)]
+pub struct AvatarSpawn {
+    /// Asset path of the glTF or VRM file.
+    pub path: String,
+    /// Skeleton to solve until the model's own proportions are read at bind time.
+    pub skeleton: Skeleton,
+    /// The model's humanoid map (see [`crate::vrm::read_glb`]); VRM bone names without it.
+    pub humanoid: Option<Humanoid>,
+    /// Where it stands.
+    pub transform: Transform,
+    /// Varies blinking and saccades between avatars.
+    pub seed: u64,
+}
+
+/// Spawns an avatar; returns its entity.
+pub fn spawn_avatar(commands: &mut Commands, assets: &AssetServer, spawn: AvatarSpawn) -> Entity {
+    let scene = assets.load(GltfAssetLabel::Scene(0).from_asset(spawn.path));
+    let drive = AvatarDrive::standing(&spawn.skeleton);
+    let mut avatar = Avatar::new(spawn.skeleton, spawn.seed);
+    avatar.humanoid = spawn.humanoid;
+    commands.spawn((WorldAssetRoot(scene), spawn.transform, avatar, drive)).id()
 }
 
 fn bind(
@@ -147,19 +172,29 @@ fn bind(
         let mut bones = [None; BONES];
         let mut rest = [Vec3::ZERO; BONES];
         let mut morphs = None;
+        let mut presets = Vec::new();
         for entity in children.iter_descendants(root) {
-            if let Ok(name) = names.get(entity)
-                && let Some(bone) = HumanBone::ALL.iter().find(|b| b.name() == name.as_str())
-            {
+            let name = names.get(entity).map(Name::as_str).ok();
+            let bone = name.and_then(|name| match &avatar.humanoid {
+                Some(humanoid) => humanoid.bone_of(name),
+                None => HumanBone::ALL.iter().find(|b| b.name() == name).copied(),
+            });
+            if let Some(bone) = bone {
                 bones[bone.index()] = Some(entity);
                 rest[bone.index()] = transforms.get(entity).map_or(Vec3::ZERO, |t| t.translation);
             }
-            if let Ok(weights) = morph_weights.get(entity)
-                && let Some(mesh) = weights.first_mesh().and_then(|h| meshes.get(h))
-                && let Some(target_names) = mesh.morph_target_names()
-            {
-                let map = target_names.iter().map(|n| BlendShape::from_name(n)).collect();
+            let Ok(weights) = morph_weights.get(entity) else { continue };
+            let target_names = weights.first_mesh().and_then(|h| meshes.get(h)).and_then(Mesh::morph_target_names);
+            let map: Vec<Option<BlendShape>> =
+                target_names.unwrap_or_default().iter().map(|n| BlendShape::from_name(n)).collect();
+            if map.iter().any(Option::is_some) {
                 morphs = Some((entity, map));
+            } else if let (Some(humanoid), Some(name)) = (&avatar.humanoid, name) {
+                for (preset, binds) in &humanoid.expressions {
+                    for bind in binds.iter().filter(|b| b.node == name) {
+                        presets.push((entity, bind.target, *preset, bind.weight));
+                    }
+                }
             }
         }
         if bones[HumanBone::Hips.index()].is_none() || bones[HumanBone::Head.index()].is_none() {
@@ -170,7 +205,7 @@ fn bind(
             let config = *avatar.solver.config();
             avatar.solver = IkSolver::new(skeleton, config);
         }
-        avatar.bound = Some(Bound { bones, rest, morphs });
+        avatar.bound = Some(Bound { bones, rest, morphs, presets });
     }
 }
 
@@ -225,6 +260,22 @@ fn apply(avatars: Query<&Avatar>, mut transforms: Query<&mut Transform>, mut mor
         {
             for (slot, shape) in weights.weights_mut().iter_mut().zip(map) {
                 *slot = shape.map_or(0.0, |s| avatar.weights.get(s));
+            }
+        }
+        if !bound.presets.is_empty() {
+            let levels = preset_weights(&avatar.weights);
+            for &(entity, _, _, _) in &bound.presets {
+                if let Ok(mut weights) = morphs.get_mut(entity) {
+                    weights.weights_mut().fill(0.0);
+                }
+            }
+            for &(entity, target, preset, weight) in &bound.presets {
+                let level = levels.iter().find(|(p, _)| *p == preset).map_or(0.0, |(_, l)| *l);
+                if let Ok(mut weights) = morphs.get_mut(entity)
+                    && let Some(slot) = weights.weights_mut().get_mut(target)
+                {
+                    *slot = (*slot + level * weight).min(1.0);
+                }
             }
         }
     }
