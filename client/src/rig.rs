@@ -5,81 +5,13 @@
 //! are applied by [`crate::comfort`].
 
 use bevy::prelude::Resource;
-use glam::{Quat, Vec3};
+use glam::Vec3;
 use serde::{Deserialize, Serialize};
 
-/// A rigid pose.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Pose {
-    /// Position in metres.
-    pub position: Vec3,
-    /// Orientation (unit quaternion).
-    pub rotation: Quat,
-}
-
-impl Pose {
-    /// The identity pose at `position`.
-    #[must_use]
-    pub const fn at(position: Vec3) -> Self {
-        Self { position, rotation: Quat::IDENTITY }
-    }
-
-    /// The pose's forward direction (−Z).
-    #[must_use]
-    pub fn forward(&self) -> Vec3 {
-        self.rotation * Vec3::NEG_Z
-    }
-}
-
-impl Default for Pose {
-    fn default() -> Self {
-        Self::at(Vec3::ZERO)
-    }
-}
-
-/// The 26 joints of an OpenXR hand (`XR_EXT_hand_tracking`), in the extension's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[allow(missing_docs)] // the names are the extension's
-pub enum HandJoint {
-    Palm,
-    Wrist,
-    ThumbMetacarpal,
-    ThumbProximal,
-    ThumbDistal,
-    ThumbTip,
-    IndexMetacarpal,
-    IndexProximal,
-    IndexIntermediate,
-    IndexDistal,
-    IndexTip,
-    MiddleMetacarpal,
-    MiddleProximal,
-    MiddleIntermediate,
-    MiddleDistal,
-    MiddleTip,
-    RingMetacarpal,
-    RingProximal,
-    RingIntermediate,
-    RingDistal,
-    RingTip,
-    LittleMetacarpal,
-    LittleProximal,
-    LittleIntermediate,
-    LittleDistal,
-    LittleTip,
-}
-
-/// Number of hand joints.
-pub const HAND_JOINTS: usize = 26;
-
-/// Which hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Handedness {
-    /// Left.
-    Left,
-    /// Right.
-    Right,
-}
+// The pose and hand-joint types are the avatar crate's: the rig feeds the IK and the
+// gesture recogniser without conversion.
+pub use nexus_avatar::hand::{HAND_JOINTS, HandJoint, Handedness};
+pub use nexus_avatar::pose::Pose;
 
 /// One hand: controller poses, buttons, and articulated joints when hand tracking runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -189,7 +121,7 @@ mod tests {
     #[test]
     fn rig_survives_json_exactly() {
         let mut rig = TrackedRig::default();
-        rig.head.rotation = Quat::from_euler(glam::EulerRot::YXZ, 0.3, -0.2, 0.01);
+        rig.head.rotation = glam::Quat::from_euler(glam::EulerRot::YXZ, 0.3, -0.2, 0.01);
         rig.left.joints = Some(Box::new([Pose::at(Vec3::new(0.1, 1.2, -0.3)); HAND_JOINTS]));
         rig.right.trigger = 0.123_456_79;
         let json = serde_json::to_string(&rig).expect("serialise");
