@@ -13,7 +13,7 @@
 //!    ([`nexus_engine::plugin::capture`]);
 //! 4. signs in ([`ui::sign_in`]) and enters the first room, the café terrace
 //!    ([`room`], `assets/environments/cafe_terrace.toml`), where the companion stands
-//!    ([`companion`] — a temporary placeholder humanoid until the avatar crate's avatar);
+//!    ([`companion`] — the avatar crate's generated humanoid, animated by its plugin);
 //! 5. drives one tracked rig ([`rig`]) from OpenXR ([`input::xr`]), mouse and keyboard
 //!    ([`input::preview`]) or a recorded tracking file ([`input::replay`],
 //!    [`tracking_file`]); comfort ([`comfort`]) moves and turns the user;
