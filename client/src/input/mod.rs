@@ -10,7 +10,7 @@
 //!
 //! Locomotion and turning are not part of any source: they read the rig's thumbsticks in
 //! [`crate::comfort`], so a replay moves the user exactly as the recording did.
-//! [`replay::Recording`] systems write the rig after every frame when `--record` is given.
+//! [`crate::tracking_file::Recording`] systems write the rig after every frame when `--record` is given.
 
 pub mod preview;
 pub mod replay;
