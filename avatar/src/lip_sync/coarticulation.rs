@@ -292,12 +292,8 @@ mod tests {
     use super::*;
     use crate::face::blend_shapes::BlendShape;
     use crate::lip_sync::VisemeKey;
+    use crate::lip_sync::track::test_track as track;
     use proptest::prelude::*;
-
-    fn track(keys: &[(f32, f32, Viseme)]) -> VisemeTrack {
-        VisemeTrack::new(keys.iter().map(|&(start_s, end_s, viseme)| VisemeKey { start_s, end_s, viseme }).collect())
-            .unwrap()
-    }
 
     #[test]
     fn a_started_viseme_dominates_from_its_start() {

@@ -189,6 +189,13 @@ impl VisemeTrack {
     }
 }
 
+/// A track from `(start, end, viseme)` triples, for tests.
+#[cfg(test)]
+pub(crate) fn test_track(keys: &[(f32, f32, Viseme)]) -> VisemeTrack {
+    VisemeTrack::new(keys.iter().map(|&(start_s, end_s, viseme)| VisemeKey { start_s, end_s, viseme }).collect())
+        .expect("test track is valid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

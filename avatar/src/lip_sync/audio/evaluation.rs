@@ -164,12 +164,7 @@ pub const HELD_OUT_SENTENCES: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lip_sync::VisemeKey;
-
-    fn track(keys: &[(f32, f32, Viseme)]) -> VisemeTrack {
-        VisemeTrack::new(keys.iter().map(|&(start_s, end_s, viseme)| VisemeKey { start_s, end_s, viseme }).collect())
-            .unwrap()
-    }
+    use crate::lip_sync::track::test_track as track;
 
     #[test]
     fn identical_tracks_agree() {
