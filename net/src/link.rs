@@ -1,0 +1,246 @@
+//! The bookkeeping of one real-time link, without any I/O: sequence numbers, what was
+//! sent and acknowledged, which baseline each delta uses, and splitting a tick's
+//! snapshot into datagrams. [`ClientLink`] is the client's end, [`ServerLink`] the
+//! server's end for one client. Transports move the bytes these produce.
+
+use std::collections::VecDeque;
+
+use crate::baseline::{AckWindow, History};
+use crate::bits::BitWriter;
+use crate::error::DecodeError;
+use crate::pose_codec::{self, QuantizedAvatar};
+use crate::realtime::{self, MAX_INPUTS, MAX_REALTIME_BYTES, PoseUpdate, Realtime, Snapshot, SnapshotEntry};
+use crate::seq::Seq;
+use crate::state::AvatarState;
+use crate::sync::prediction::{LocomotionInput, RootState};
+
+/// Bytes a snapshot datagram spends before its entries (kind, seq, time, acks, root,
+/// count), rounded up.
+const SNAPSHOT_HEADER_BYTES: usize = 32;
+
+/// The client's end of the real-time plane.
+#[derive(Debug)]
+pub struct ClientLink {
+    slot: u16,
+    next_seq: Seq,
+    sent: History,
+    pose_acks: AckWindow,
+    snapshot_acks: AckWindow,
+    received: History,
+    inputs: VecDeque<LocomotionInput>,
+}
+
+impl ClientLink {
+    /// A link for the member in `slot`.
+    #[must_use]
+    pub fn new(slot: u16) -> Self {
+        Self {
+            slot,
+            next_seq: 0,
+            sent: History::new(),
+            pose_acks: AckWindow::new(),
+            snapshot_acks: AckWindow::new(),
+            received: History::new(),
+            inputs: VecDeque::new(),
+        }
+    }
+
+    /// Encode this frame's avatar (and locomotion input, if any) as a [`PoseUpdate`],
+    /// delta-encoded against the newest update the server acknowledged.
+    pub fn pose_update(&mut self, state: &AvatarState, input: Option<LocomotionInput>) -> Result<Vec<u8>, DecodeError> {
+        let avatar = QuantizedAvatar::from_state(state);
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        if let Some(input) = input {
+            self.inputs.push_back(input);
+            while self.inputs.len() > MAX_INPUTS {
+                self.inputs.pop_front();
+            }
+        }
+        let baseline = self.sent.newest_acked(self.slot, &self.pose_acks).map(|(s, _)| s);
+        let update = PoseUpdate {
+            seq,
+            snapshot_acks: self.snapshot_acks,
+            baseline,
+            inputs: self.inputs.iter().copied().collect(),
+            avatar: avatar.clone(),
+        };
+        let bytes = realtime::encode(&Realtime::PoseUpdate(update), &self.sent, self.slot)?;
+        self.sent.insert(self.slot, seq, avatar);
+        Ok(bytes)
+    }
+
+    /// Decode a message from the server, remembering snapshot entries as baselines.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<Realtime, DecodeError> {
+        let message = realtime::decode(bytes, &self.received, self.slot)?;
+        if !message.kind().server_may_send() {
+            return Err(DecodeError::Invalid("client-only message from the server"));
+        }
+        if let Realtime::Snapshot(s) = &message {
+            self.snapshot_acks.record(s.seq);
+            self.pose_acks.merge(&s.pose_acks);
+            for e in &s.entries {
+                self.received.insert(e.slot, s.seq, e.avatar.clone());
+            }
+        }
+        Ok(message)
+    }
+
+    /// Forget a member who left.
+    pub fn forget(&mut self, slot: u16) {
+        self.received.remove(slot);
+    }
+
+    /// This link's slot.
+    #[must_use]
+    pub const fn slot(&self) -> u16 {
+        self.slot
+    }
+}
+
+/// The server's end of one client's real-time plane.
+#[derive(Debug)]
+pub struct ServerLink {
+    slot: u16,
+    received: History,
+    pose_acks: AckWindow,
+    snapshot_acks: AckWindow,
+    sent: History,
+    next_snapshot: Seq,
+    last_input: Option<Seq>,
+}
+
+/// What a [`ServerLink`] took from one client message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inbound {
+    /// A new avatar state (older, reordered updates are acknowledged but not returned).
+    Pose {
+        /// The state, on the wire grid (relayed to others as is).
+        avatar: QuantizedAvatar,
+        /// Locomotion inputs not applied before, oldest first.
+        inputs: Vec<LocomotionInput>,
+    },
+    /// Anything else the client may send.
+    Other(Realtime),
+    /// A duplicate or stale update; nothing to do.
+    Stale,
+}
+
+impl ServerLink {
+    /// A link for the client in `slot`.
+    #[must_use]
+    pub fn new(slot: u16) -> Self {
+        Self {
+            slot,
+            received: History::new(),
+            pose_acks: AckWindow::new(),
+            snapshot_acks: AckWindow::new(),
+            sent: History::new(),
+            next_snapshot: 0,
+            last_input: None,
+        }
+    }
+
+    /// Decode a client message; rejects kinds only the server may send.
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<Inbound, DecodeError> {
+        let message = realtime::decode(bytes, &self.received, self.slot)?;
+        if !message.kind().client_may_send() {
+            return Err(DecodeError::Invalid("server-only message from a client"));
+        }
+        let Realtime::PoseUpdate(update) = message else { return Ok(Inbound::Other(message)) };
+        let newest = self.pose_acks.latest().is_none_or(|l| crate::seq::seq_newer(update.seq, l));
+        let fresh = self.pose_acks.record(update.seq);
+        self.snapshot_acks.merge(&update.snapshot_acks);
+        if !fresh {
+            return Ok(Inbound::Stale);
+        }
+        self.received.insert(self.slot, update.seq, update.avatar.clone());
+        if !newest {
+            return Ok(Inbound::Stale);
+        }
+        let inputs: Vec<LocomotionInput> = update
+            .inputs
+            .into_iter()
+            .filter(|i| self.last_input.is_none_or(|l| crate::seq::seq_newer(i.seq, l)))
+            .collect();
+        if let Some(last) = inputs.last() {
+            self.last_input = Some(last.seq);
+        }
+        Ok(Inbound::Pose { avatar: update.avatar, inputs })
+    }
+
+    /// The last locomotion input applied, for the snapshot's root acknowledgement.
+    #[must_use]
+    pub const fn last_input(&self) -> Option<Seq> {
+        self.last_input
+    }
+
+    /// This tick's snapshot for this client as one or more datagrams of at most
+    /// [`MAX_REALTIME_BYTES`]: `avatars` in priority order (nearest first), each
+    /// delta-encoded against the newest state of it this client acknowledged.
+    pub fn snapshot(
+        &mut self,
+        server_time_us: u64,
+        avatars: &[(u16, &QuantizedAvatar)],
+        root: Option<RootState>,
+    ) -> Result<Vec<Vec<u8>>, DecodeError> {
+        let root = root.map(|r| (self.last_input.unwrap_or(0), r));
+        // Group entries greedily into datagrams, sizing each by encoding it once.
+        let mut datagrams = Vec::new();
+        let mut group: Vec<SnapshotEntry> = Vec::new();
+        let mut group_bytes = SNAPSHOT_HEADER_BYTES;
+        let mut seq = self.next_snapshot;
+        for &(slot, avatar) in avatars {
+            let base = self
+                .sent
+                .newest_acked(slot, &self.snapshot_acks)
+                .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
+            let mut w = BitWriter::new();
+            pose_codec::encode(&mut w, avatar, base.map(|(_, q)| q));
+            let size = 3 + w.bit_len().div_ceil(8);
+            if !group.is_empty() && group_bytes + size > MAX_REALTIME_BYTES {
+                datagrams.push(self.finish(seq, server_time_us, root, std::mem::take(&mut group))?);
+                seq = seq.wrapping_add(1);
+                group_bytes = SNAPSHOT_HEADER_BYTES;
+                // The baseline distance is relative to the datagram's seq: recompute.
+                let base = self
+                    .sent
+                    .newest_acked(slot, &self.snapshot_acks)
+                    .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
+                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s)));
+            } else {
+                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s)));
+            }
+            group_bytes += size;
+        }
+        datagrams.push(self.finish(seq, server_time_us, root, group)?);
+        self.next_snapshot = seq.wrapping_add(1);
+        Ok(datagrams)
+    }
+
+    fn finish(
+        &mut self,
+        seq: Seq,
+        server_time_us: u64,
+        root: Option<(Seq, RootState)>,
+        entries: Vec<SnapshotEntry>,
+    ) -> Result<Vec<u8>, DecodeError> {
+        let snapshot = Snapshot { seq, server_time_us, pose_acks: self.pose_acks, root, entries };
+        let bytes = realtime::encode(&Realtime::Snapshot(snapshot.clone()), &self.sent, self.slot)?;
+        for e in snapshot.entries {
+            self.sent.insert(e.slot, seq, e.avatar);
+        }
+        Ok(bytes)
+    }
+
+    /// This link's slot.
+    #[must_use]
+    pub const fn slot(&self) -> u16 {
+        self.slot
+    }
+}
+
+fn entry(slot: u16, seq: Seq, avatar: &QuantizedAvatar, base: Option<Seq>) -> SnapshotEntry {
+    let baseline_ago = base.map_or(0, |b| seq.wrapping_sub(b).min(255) as u8);
+    SnapshotEntry { slot, baseline_ago, avatar: avatar.clone() }
+}
