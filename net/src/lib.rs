@@ -34,8 +34,8 @@
 //! let mut client = ClientLink::new(7);
 //! let mut server = ServerLink::new(7);
 //! let me = AvatarState::head_only(Pose::new(glam::Vec3::new(0.0, 1.7, 0.0), glam::Quat::IDENTITY));
-//! let bytes = client.pose_update(&me, None).unwrap();
-//! let Inbound::Pose { avatar, .. } = server.receive(&bytes).unwrap() else { panic!() };
+//! let bytes = client.pose_update(&me, None, 0).unwrap();
+//! let Inbound::Pose { avatar, .. } = server.receive(&bytes, 20_000).unwrap() else { panic!() };
 //! assert!((avatar.to_state().head.position.y - 1.7).abs() < 0.001);
 //! ```
 
@@ -45,6 +45,7 @@ pub mod control;
 pub mod error;
 pub mod hand;
 pub mod link;
+pub mod netsim;
 pub mod pose_codec;
 pub mod realtime;
 pub mod scripted;

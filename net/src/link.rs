@@ -45,9 +45,15 @@ impl ClientLink {
         }
     }
 
-    /// Encode this frame's avatar (and locomotion input, if any) as a [`PoseUpdate`],
-    /// delta-encoded against the newest update the server acknowledged.
-    pub fn pose_update(&mut self, state: &AvatarState, input: Option<LocomotionInput>) -> Result<Vec<u8>, DecodeError> {
+    /// Encode this frame's avatar (and locomotion input, if any), captured at `now_us` on
+    /// the client's clock, as a [`PoseUpdate`] delta-encoded against the newest update the
+    /// server acknowledged.
+    pub fn pose_update(
+        &mut self,
+        state: &AvatarState,
+        input: Option<LocomotionInput>,
+        now_us: u64,
+    ) -> Result<Vec<u8>, DecodeError> {
         let avatar = QuantizedAvatar::from_state(state);
         let seq = self.next_seq;
         self.next_seq = self.next_seq.wrapping_add(1);
@@ -60,6 +66,7 @@ impl ClientLink {
         let baseline = self.sent.newest_acked(self.slot, &self.pose_acks).map(|(s, _)| s);
         let update = PoseUpdate {
             seq,
+            captured_at: now_us as u32,
             snapshot_acks: self.snapshot_acks,
             baseline,
             inputs: self.inputs.iter().copied().collect(),
@@ -108,6 +115,45 @@ pub struct ServerLink {
     sent: History,
     next_snapshot: Seq,
     last_input: Option<Seq>,
+    clock: CaptureClock,
+}
+
+/// Maps a client's capture timestamps onto the server clock: the offset is the smallest
+/// `arrival − captured_at` seen recently (the least-delayed update), so capture times keep
+/// the client's spacing instead of the network's jitter.
+#[derive(Debug, Default)]
+struct CaptureClock {
+    /// Client clock unwrapped to 64 bits.
+    last_raw: Option<u32>,
+    unwrapped: u64,
+    /// Recent `arrival − capture` samples (µs, signed).
+    window: VecDeque<i64>,
+}
+
+impl CaptureClock {
+    const WINDOW: usize = 128;
+
+    fn map(&mut self, captured_at: u32, arrival_us: u64) -> u64 {
+        match self.last_raw {
+            None => self.unwrapped = u64::from(captured_at),
+            Some(prev) => {
+                let step = captured_at.wrapping_sub(prev);
+                // Reordered (older) updates step back rather than forward 71 minutes.
+                if step < 0x8000_0000 {
+                    self.unwrapped += u64::from(step);
+                } else {
+                    self.unwrapped = self.unwrapped.saturating_sub(u64::from(prev.wrapping_sub(captured_at)));
+                }
+            }
+        }
+        self.last_raw = Some(captured_at);
+        self.window.push_back(arrival_us as i64 - self.unwrapped as i64);
+        while self.window.len() > Self::WINDOW {
+            self.window.pop_front();
+        }
+        let offset = self.window.iter().copied().min().unwrap_or(0);
+        ((self.unwrapped as i64 + offset).max(0) as u64).min(arrival_us)
+    }
 }
 
 /// What a [`ServerLink`] took from one client message.
@@ -117,6 +163,8 @@ pub enum Inbound {
     Pose {
         /// The state, on the wire grid (relayed to others as is).
         avatar: QuantizedAvatar,
+        /// When it was captured, on the server clock (µs).
+        captured_at: u64,
         /// Locomotion inputs not applied before, oldest first.
         inputs: Vec<LocomotionInput>,
     },
@@ -138,11 +186,13 @@ impl ServerLink {
             sent: History::new(),
             next_snapshot: 0,
             last_input: None,
+            clock: CaptureClock::default(),
         }
     }
 
-    /// Decode a client message; rejects kinds only the server may send.
-    pub fn receive(&mut self, bytes: &[u8]) -> Result<Inbound, DecodeError> {
+    /// Decode a client message that arrived at `now_us` (server clock); rejects kinds only
+    /// the server may send.
+    pub fn receive(&mut self, bytes: &[u8], now_us: u64) -> Result<Inbound, DecodeError> {
         let message = realtime::decode(bytes, &self.received, self.slot)?;
         if !message.kind().client_may_send() {
             return Err(DecodeError::Invalid("server-only message from a client"));
@@ -155,6 +205,7 @@ impl ServerLink {
             return Ok(Inbound::Stale);
         }
         self.received.insert(self.slot, update.seq, update.avatar.clone());
+        let captured_at = self.clock.map(update.captured_at, now_us);
         if !newest {
             return Ok(Inbound::Stale);
         }
@@ -166,7 +217,7 @@ impl ServerLink {
         if let Some(last) = inputs.last() {
             self.last_input = Some(last.seq);
         }
-        Ok(Inbound::Pose { avatar: update.avatar, inputs })
+        Ok(Inbound::Pose { avatar: update.avatar, captured_at, inputs })
     }
 
     /// The last locomotion input applied, for the snapshot's root acknowledgement.
@@ -176,12 +227,13 @@ impl ServerLink {
     }
 
     /// This tick's snapshot for this client as one or more datagrams of at most
-    /// [`MAX_REALTIME_BYTES`]: `avatars` in priority order (nearest first), each
-    /// delta-encoded against the newest state of it this client acknowledged.
+    /// [`MAX_REALTIME_BYTES`]: `avatars` — (slot, state, capture time on the server clock)
+    /// — in priority order (nearest first), each delta-encoded against the newest state
+    /// of it this client acknowledged.
     pub fn snapshot(
         &mut self,
         server_time_us: u64,
-        avatars: &[(u16, &QuantizedAvatar)],
+        avatars: &[(u16, &QuantizedAvatar, u64)],
         root: Option<RootState>,
     ) -> Result<Vec<Vec<u8>>, DecodeError> {
         let root = root.map(|r| (self.last_input.unwrap_or(0), r));
@@ -190,14 +242,15 @@ impl ServerLink {
         let mut group: Vec<SnapshotEntry> = Vec::new();
         let mut group_bytes = SNAPSHOT_HEADER_BYTES;
         let mut seq = self.next_snapshot;
-        for &(slot, avatar) in avatars {
+        for &(slot, avatar, captured_at) in avatars {
+            let age = (server_time_us.saturating_sub(captured_at) / 100).min(u64::from(u16::MAX)) as u16;
             let base = self
                 .sent
                 .newest_acked(slot, &self.snapshot_acks)
                 .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
             let mut w = BitWriter::new();
             pose_codec::encode(&mut w, avatar, base.map(|(_, q)| q));
-            let size = 3 + w.bit_len().div_ceil(8);
+            let size = 5 + w.bit_len().div_ceil(8);
             if !group.is_empty() && group_bytes + size > MAX_REALTIME_BYTES {
                 datagrams.push(self.finish(seq, server_time_us, root, std::mem::take(&mut group))?);
                 seq = seq.wrapping_add(1);
@@ -207,9 +260,9 @@ impl ServerLink {
                     .sent
                     .newest_acked(slot, &self.snapshot_acks)
                     .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
-                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s)));
+                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s), age));
             } else {
-                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s)));
+                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s), age));
             }
             group_bytes += size;
         }
@@ -240,7 +293,7 @@ impl ServerLink {
     }
 }
 
-fn entry(slot: u16, seq: Seq, avatar: &QuantizedAvatar, base: Option<Seq>) -> SnapshotEntry {
+fn entry(slot: u16, seq: Seq, avatar: &QuantizedAvatar, base: Option<Seq>, age: u16) -> SnapshotEntry {
     let baseline_ago = base.map_or(0, |b| seq.wrapping_sub(b).min(255) as u8);
-    SnapshotEntry { slot, baseline_ago, avatar: avatar.clone() }
+    SnapshotEntry { slot, baseline_ago, age, avatar: avatar.clone() }
 }

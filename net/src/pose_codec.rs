@@ -4,12 +4,13 @@
 //!    room origin (±32.7 m in 16 bits per axis); rotations as *smallest three* — the
 //!    largest quaternion component is dropped (its index in 2 bits, its sign made
 //!    positive) and the other three, each within ±1/√2, take 10 bits: 32 bits per
-//!    rotation, at most ~0.1° off; finger curls (see [`crate::hand`]) and the 52
+//!    rotation, at most ~0.2° off; finger curls (see [`crate::hand`]) and the 52
 //!    blend-shape weights to 8 bits each.
 //! 2. **Encode** ([`encode`]) against an optional *baseline* — the last state the receiver
 //!    acknowledged. Every group (head position, head rotation, each tracked part, each
 //!    hand's curls, the face) costs one "changed" bit when unchanged; a changed group
-//!    sends zigzagged differences in the narrowest of four widths that holds them. With
+//!    sends zigzagged differences in the narrowest of four widths that holds them — all
+//!    of them, or only the non-zero ones behind a changed-bit mask, whichever is shorter. With
 //!    no baseline, or for a group the baseline lacked, the group goes whole.
 //!
 //! Decoding is exact: `decode(encode(q, b), b) == q` for every `q` and `b` (property
@@ -188,7 +189,9 @@ impl QuantizedAvatar {
 const DELTA_WIDTHS: [u32; 4] = [3, 6, 10, 16];
 
 /// Write a group of integer fields (each `bits` wide, compared modulo 2^bits) as a delta
-/// against `base`: a 2-bit width class, then each zigzagged difference.
+/// against `base`: a 2-bit width class, then either every zigzagged difference (dense) or
+/// a changed-bit per field and only the non-zero differences (sparse) — one bit says which,
+/// and the encoder picks the shorter.
 fn write_delta(w: &mut BitWriter, values: &[u32], base: &[u32], bits: u32) {
     let half = 1i64 << (bits - 1);
     let modulus = 1i64 << bits;
@@ -207,17 +210,30 @@ fn write_delta(w: &mut BitWriter, values: &[u32], base: &[u32], bits: u32) {
         .collect();
     let widest = diffs.iter().copied().max().unwrap_or(0);
     let class = DELTA_WIDTHS.iter().position(|&wd| widest < (1u32 << wd)).unwrap_or(3);
+    let width = DELTA_WIDTHS[class] as usize;
+    let changed = diffs.iter().filter(|&&d| d != 0).count();
+    let sparse = diffs.len() + changed * width < diffs.len() * width;
+    w.bit(sparse);
     w.write(class as u32, 2);
     for d in diffs {
-        w.write(d, DELTA_WIDTHS[class]);
+        if sparse {
+            w.bit(d != 0);
+            if d != 0 {
+                w.write(d, DELTA_WIDTHS[class]);
+            }
+        } else {
+            w.write(d, DELTA_WIDTHS[class]);
+        }
     }
 }
 
 fn read_delta(r: &mut BitReader<'_>, base: &[u32], bits: u32, out: &mut [u32]) -> Result<(), DecodeError> {
+    let sparse = r.bit()?;
     let class = r.read(2)? as usize;
     let modulus = 1i64 << bits;
     for (slot, &b) in out.iter_mut().zip(base) {
-        let d = unzigzag(r.read(DELTA_WIDTHS[class])?);
+        let code = if !sparse || r.bit()? { r.read(DELTA_WIDTHS[class])? } else { 0 };
+        let d = unzigzag(code);
         *slot = (i64::from(b) + i64::from(d)).rem_euclid(modulus) as u32;
     }
     Ok(())

@@ -95,6 +95,10 @@ impl TryFrom<u8> for RealtimeKind {
 pub struct PoseUpdate {
     /// This update's sequence number.
     pub seq: Seq,
+    /// When the tracking sample was taken, on the client's clock (µs, wrapping at 2³²);
+    /// the server maps it onto its own clock so receivers interpolate on capture times,
+    /// not on jittery arrival times.
+    pub captured_at: u32,
     /// The snapshots this client has received (so the server can delta against them).
     pub snapshot_acks: AckWindow,
     /// The update this one is a delta against (one the server acknowledged), or `None`.
@@ -112,6 +116,9 @@ pub struct SnapshotEntry {
     pub slot: u16,
     /// How many snapshots back its baseline travelled (0: sent whole).
     pub baseline_ago: u8,
+    /// How long before the snapshot's `server_time_us` the state was captured, in units
+    /// of 100 µs (saturating at 6.5 s).
+    pub age: u16,
     /// The avatar.
     pub avatar: QuantizedAvatar,
 }
@@ -323,6 +330,7 @@ pub fn encode(message: &Realtime, baselines: &History, own_slot: u16) -> Result<
     match message {
         Realtime::PoseUpdate(u) => {
             w.write(u32::from(u.seq), 16);
+            w.write(u.captured_at, 32);
             write_acks(&mut w, &u.snapshot_acks);
             w.bit(u.baseline.is_some());
             if let Some(b) = u.baseline {
@@ -354,6 +362,7 @@ pub fn encode(message: &Realtime, baselines: &History, own_slot: u16) -> Result<
             for e in s.entries.iter().take(255) {
                 w.write(u32::from(e.slot), 16);
                 w.write(u32::from(e.baseline_ago), 8);
+                w.write(u32::from(e.age), 16);
                 let base = if e.baseline_ago == 0 {
                     None
                 } else {
@@ -420,6 +429,7 @@ pub fn decode(bytes: &[u8], baselines: &History, sender_slot: u16) -> Result<Rea
     let message = match kind {
         RealtimeKind::PoseUpdate => {
             let seq = r.read(16)? as u16;
+            let captured_at = r.read(32)?;
             let snapshot_acks = read_acks(&mut r)?;
             let baseline = if r.bit()? { Some(r.read(16)? as u16) } else { None };
             let count = r.read(2)? as usize;
@@ -432,7 +442,7 @@ pub fn decode(bytes: &[u8], baselines: &History, sender_slot: u16) -> Result<Rea
                 None => None,
             };
             let avatar = pose_codec::decode(&mut r, base)?;
-            Realtime::PoseUpdate(PoseUpdate { seq, snapshot_acks, baseline, inputs, avatar })
+            Realtime::PoseUpdate(PoseUpdate { seq, captured_at, snapshot_acks, baseline, inputs, avatar })
         }
         RealtimeKind::Snapshot => {
             let seq = r.read(16)? as u16;
@@ -451,6 +461,7 @@ pub fn decode(bytes: &[u8], baselines: &History, sender_slot: u16) -> Result<Rea
             for _ in 0..count {
                 let slot = r.read(16)? as u16;
                 let baseline_ago = r.read(8)? as u8;
+                let age = r.read(16)? as u16;
                 let base = if baseline_ago == 0 {
                     None
                 } else {
@@ -458,7 +469,7 @@ pub fn decode(bytes: &[u8], baselines: &History, sender_slot: u16) -> Result<Rea
                     Some(baselines.get(slot, b).ok_or(DecodeError::UnknownBaseline)?)
                 };
                 let avatar = pose_codec::decode(&mut r, base)?;
-                entries.push(SnapshotEntry { slot, baseline_ago, avatar });
+                entries.push(SnapshotEntry { slot, baseline_ago, age, avatar });
             }
             Realtime::Snapshot(Snapshot { seq, server_time_us, pose_acks, root, entries })
         }
