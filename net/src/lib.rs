@@ -52,4 +52,6 @@ pub mod scripted;
 pub mod seq;
 pub mod state;
 pub mod sync;
+#[cfg(feature = "transport")]
+pub mod transport;
 pub mod vr_session;
