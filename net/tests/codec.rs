@@ -2,6 +2,7 @@
 //! decode bit-exactly against their baselines, quantisation error stays within the
 //! documented bounds, the bytes match the golden files, and hostile input is rejected
 //! with a typed error.
+#![allow(clippy::unwrap_used)] // helpers shared by tests unwrap like the tests do
 
 mod support;
 

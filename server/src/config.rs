@@ -173,6 +173,23 @@ pub struct Config {
     /// Log format: `pretty` or `json`.
     #[arg(long, env = "NEXUS_LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
+
+    /// Snapshot rate of rooms (Hz): how often each member is sent the avatars in view.
+    #[arg(long, env = "NEXUS_RT_TICK_HZ", default_value_t = 72)]
+    pub rt_tick_hz: u16,
+
+    /// Local UDP addresses WebRTC binds (comma-separated `ip:port`, port 0 = any).
+    /// Use the host's public interface in production; loopback when embedded.
+    #[arg(long, env = "NEXUS_RTC_UDP", default_value = "0.0.0.0:0", value_delimiter = ',')]
+    pub rtc_udp: Vec<String>,
+
+    /// How long a dropped member keeps their slot, waiting to resume (seconds).
+    #[arg(long, env = "NEXUS_ROOM_RESUME_SECS", default_value_t = 20)]
+    pub room_resume_secs: u64,
+
+    /// This node's name in logs and `welcome` messages. Default: `node-<pid>`.
+    #[arg(long, env = "NEXUS_NODE_NAME")]
+    pub node_name: Option<String>,
 }
 
 impl Config {
@@ -203,6 +220,10 @@ impl Config {
         // set, still apply, as they would for the binary).
         let mut config = Wrapper::parse_from(["nexus"]).config;
         config.data_dir = Some(data_dir);
+        // In-process, WebRTC only ever talks to this machine.
+        if std::env::var_os("NEXUS_RTC_UDP").is_none() {
+            config.rtc_udp = vec!["127.0.0.1:0".to_owned()];
+        }
         config
     }
 }

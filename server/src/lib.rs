@@ -47,6 +47,7 @@ pub mod kyc;
 pub mod moderation;
 pub mod payments;
 pub mod plans;
+pub mod rooms;
 pub mod secrets;
 pub mod state;
 pub mod tokens;

@@ -13,6 +13,7 @@ use crate::http::metrics::Metrics;
 use crate::moderation::flood::FloodGuard;
 use crate::moderation::pipeline::Moderator;
 use crate::payments::stripe::StripeClient;
+use crate::rooms::hub::{HubSettings, RoomHub};
 use crate::secrets::Keys;
 
 /// Shared state of one server node.
@@ -40,6 +41,8 @@ pub struct AppState {
     pub moderator: Moderator,
     /// Per-user flood and spam detection.
     pub flood_guard: Arc<FloodGuard>,
+    /// Live rooms on this node.
+    pub rooms: RoomHub,
 }
 
 impl AppState {
@@ -74,6 +77,12 @@ impl AppState {
             stripe,
             moderator,
             flood_guard: Arc::new(FloodGuard::new(20)),
+            rooms: RoomHub::new(HubSettings {
+                tick_hz: config.rt_tick_hz.clamp(1, 240),
+                resume_window: std::time::Duration::from_secs(config.room_resume_secs),
+                rtc_udp: config.rtc_udp.clone(),
+                node: config.node_name.clone().unwrap_or_else(|| format!("node-{}", std::process::id())),
+            }),
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

@@ -317,7 +317,11 @@ mod tests {
 
     fn wander(tick: u16, seq: u16) -> LocomotionInput {
         let t = f32::from(tick);
-        input(seq, Vec2::new((t * 0.13).sin(), (t * 0.07).cos() * 1.3), if tick % 50 == 0 { FRAC_PI_4 } else { 0.01 })
+        input(
+            seq,
+            Vec2::new((t * 0.13).sin(), (t * 0.07).cos() * 1.3),
+            if tick.is_multiple_of(50) { FRAC_PI_4 } else { 0.01 },
+        )
     }
 
     #[test]

@@ -184,7 +184,18 @@ async fn authenticate(parts: &mut Parts, state: &AppState, allow_suspended: bool
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
         .ok_or_else(|| AppError::unauthorized("invalid_token", "expected a Bearer token"))?;
-    let claims = state.tokens.verify(token.trim())?;
+    let user = authenticate_token(state, token.trim(), allow_suspended).await?;
+    if !allow_suspended {
+        parts.extensions.insert(user.clone());
+    }
+    Ok(user)
+}
+
+/// Check an access token the way every request is checked: signature and expiry, a live
+/// session, an active account, and (unless `allow_suspended`) no suspension in force.
+/// The WebSocket handshake uses it for its `hello`.
+pub async fn authenticate_token(state: &AppState, token: &str, allow_suspended: bool) -> Result<AuthUser, AppError> {
+    let claims = state.tokens.verify(token)?;
     let row = db::one(
         state.db.conn(),
         "SELECT u.role, u.active, u.suspended_until, s.revoked_at IS NULL AS live
@@ -208,11 +219,7 @@ async fn authenticate(parts: &mut Parts, state: &AppState, allow_suspended: bool
     }
     let role = Role::parse(&get::<String>(&row, "role")?)
         .ok_or_else(|| AppError::Internal("unknown role in database".into()))?;
-    let user = AuthUser { user_id: claims.sub, session_id: claims.sid, role };
-    if !allow_suspended {
-        parts.extensions.insert(user.clone());
-    }
-    Ok(user)
+    Ok(AuthUser { user_id: claims.sub, session_id: claims.sid, role })
 }
 
 async fn require(parts: &mut Parts, state: &AppState, role: Role) -> Result<AuthUser, AppError> {

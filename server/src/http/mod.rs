@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     api.route("/api/openapi.json", get(move || std::future::ready(Json(openapi.as_ref().clone()))))
         .route("/healthz", get(healthz))
+        .route(crate::rooms::ws::WS_PATH, get(crate::rooms::ws::upgrade))
         .route("/metrics", get(metrics::endpoint))
         .fallback(|| async { AppError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })

@@ -12,5 +12,6 @@ mod moderation_check;
 mod moderation_media;
 mod moderation_mode;
 mod payments;
+mod rooms;
 mod surface;
 mod vr_sessions;

@@ -198,6 +198,16 @@ impl TestApp {
         }
     }
 
+    /// Serve the application on a real loopback socket (for WebSocket and WebRTC tests);
+    /// returns the `ws://…/v1/rt` URL. The server runs until the test's runtime ends.
+    pub async fn listen(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = self.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("ws://{addr}{}", nexus_net::control::WS_PATH)
+    }
+
     /// A signed-in ADMIN.
     pub async fn admin(&self, name: &str) -> TestUser {
         let user = self.user(name).await;

@@ -1,0 +1,272 @@
+//! A live room: [`RoomCore`] behind a lock, the members' outbound queues, dropped members
+//! waiting to resume, and the tick task that fans snapshots out at the configured rate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nexus_net::control::{MemberAction, MemberInfo, RoomId, ServerMsg, Slot};
+use nexus_net::error::DecodeError;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::core::{JoinError, Relay, RoomCore};
+use super::hub::HubClock;
+
+/// What a connection's writer sends.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A control message (WebSocket text).
+    Control(ServerMsg),
+    /// A real-time message for the unreliable path (WebRTC `nexus-rt`, else WebSocket).
+    Realtime(Vec<u8>),
+    /// A real-time message for the reliable path (WebRTC `nexus-events`, else WebSocket).
+    Reliable(Vec<u8>),
+}
+
+/// Depth of each member's outbound queue; a member who cannot keep up loses real-time
+/// messages (never control ones — those close the connection when the queue is full).
+pub const OUTBOUND_QUEUE: usize = 512;
+
+#[derive(Debug)]
+struct Connection {
+    out: Option<mpsc::Sender<Outbound>>,
+    ticket: u64,
+    dropped_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    core: RoomCore,
+    conns: HashMap<Slot, Connection>,
+    next_ticket: u64,
+    /// Emptied and its tick loop ended; nobody may join any more.
+    closed: bool,
+}
+
+/// A room on this node.
+#[derive(Debug)]
+pub struct Room {
+    /// Its id.
+    pub id: RoomId,
+    /// Its name.
+    pub name: String,
+    /// Who created it (may moderate it).
+    pub owner: Uuid,
+    inner: Mutex<Inner>,
+}
+
+/// A member's claim on their slot: a kicked member's stale connection cannot act for
+/// whoever gets the slot next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// Their slot.
+    pub slot: Slot,
+    /// Which join this is.
+    pub ticket: u64,
+}
+
+impl Room {
+    /// An empty room.
+    #[must_use]
+    pub fn new(id: RoomId, name: String, owner: Uuid, capacity: u16) -> Self {
+        Self {
+            id,
+            name,
+            owner,
+            inner: Mutex::new(Inner {
+                core: RoomCore::new(capacity),
+                conns: HashMap::new(),
+                next_ticket: 1,
+                closed: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the room usable: its state is plain data.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Members now and capacity.
+    #[must_use]
+    pub fn occupancy(&self) -> (u16, u16) {
+        let inner = self.lock();
+        (inner.core.len() as u16, inner.core.capacity())
+    }
+
+    /// Join: returns the membership and everyone else present; the others are told.
+    pub fn join(
+        &self,
+        user: Uuid,
+        name: &str,
+        out: mpsc::Sender<Outbound>,
+    ) -> Result<(Membership, Vec<MemberInfo>, u16), JoinError> {
+        let mut inner = self.lock();
+        if inner.closed {
+            return Err(JoinError::Closed);
+        }
+        let slot = inner.core.join(user, name)?;
+        let ticket = inner.next_ticket;
+        inner.next_ticket += 1;
+        inner.conns.insert(slot, Connection { out: Some(out), ticket, dropped_at: None });
+        let me = MemberInfo { slot, name: name.to_owned(), muted: false };
+        broadcast(&inner, Some(slot), &ServerMsg::MemberJoined(me));
+        let others = inner.core.members().into_iter().filter(|m| m.slot != slot).collect();
+        Ok((Membership { slot, ticket }, others, inner.core.capacity()))
+    }
+
+    /// Reattach a dropped member's new connection (session resume). Returns the new
+    /// membership and the others present, or `None` when the slot is gone or not theirs.
+    pub fn resume(
+        &self,
+        slot: Slot,
+        user: Uuid,
+        out: mpsc::Sender<Outbound>,
+    ) -> Option<(Membership, Vec<MemberInfo>, u16)> {
+        let mut inner = self.lock();
+        if inner.core.member(slot).is_none_or(|m| m.user != user) {
+            return None;
+        }
+        let ticket = inner.next_ticket;
+        inner.next_ticket += 1;
+        inner.conns.insert(slot, Connection { out: Some(out), ticket, dropped_at: None });
+        inner.core.reset_link(slot);
+        let others = inner.core.members().into_iter().filter(|m| m.slot != slot).collect();
+        Some((Membership { slot, ticket }, others, inner.core.capacity()))
+    }
+
+    /// Leave now (the member asked).
+    pub fn leave(&self, m: Membership) {
+        let mut inner = self.lock();
+        if current(&inner, m) {
+            inner.core.leave(m.slot);
+            inner.conns.remove(&m.slot);
+            broadcast(&inner, None, &ServerMsg::MemberLeft { slot: m.slot });
+        }
+    }
+
+    /// The connection dropped: keep the slot for a while so the member can resume.
+    pub fn dropped(&self, m: Membership) {
+        let mut inner = self.lock();
+        if current(&inner, m)
+            && let Some(c) = inner.conns.get_mut(&m.slot)
+        {
+            c.out = None;
+            c.dropped_at = Some(Instant::now());
+        }
+    }
+
+    /// Whether `m` still holds its slot.
+    #[must_use]
+    pub fn holds(&self, m: Membership) -> bool {
+        current(&self.lock(), m)
+    }
+
+    /// A moderator's action on `slot`. Returns false when there is no such member.
+    pub fn moderate(&self, slot: Slot, action: MemberAction) -> bool {
+        let mut inner = self.lock();
+        let target = inner.conns.get(&slot).and_then(|c| c.out.clone());
+        if !inner.core.moderate(slot, action) {
+            return false;
+        }
+        match action {
+            MemberAction::Mute | MemberAction::Unmute => {
+                let muted = action == MemberAction::Mute;
+                broadcast(&inner, None, &ServerMsg::MemberMuted { slot, muted });
+            }
+            MemberAction::Kick | MemberAction::Ban => {
+                inner.conns.remove(&slot);
+                if let Some(out) = target {
+                    let _ = out.try_send(Outbound::Control(ServerMsg::Removed { action }));
+                }
+                broadcast(&inner, None, &ServerMsg::MemberLeft { slot });
+            }
+        }
+        true
+    }
+
+    /// A real-time message from member `m`.
+    pub fn receive(&self, m: Membership, bytes: &[u8], now_us: u64) -> Result<(), DecodeError> {
+        let mut inner = self.lock();
+        if !current(&inner, m) {
+            return Ok(());
+        }
+        match inner.core.receive(m.slot, bytes, now_us)? {
+            None => {}
+            Some(Relay::To(slot, b)) => send(&inner, slot, Outbound::Realtime(b)),
+            Some(Relay::ToOthers(from, b)) => {
+                for &slot in inner.conns.keys().filter(|&&s| s != from) {
+                    send(&inner, slot, Outbound::Realtime(b.clone()));
+                }
+            }
+            Some(Relay::ReliableToOthers(from, b)) => {
+                for &slot in inner.conns.keys().filter(|&&s| s != from) {
+                    send(&inner, slot, Outbound::Reliable(b.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One tick: send snapshots, drop members whose resume window passed. Returns
+    /// whether the room is now empty.
+    pub fn tick(&self, now_us: u64, resume_window: Duration, scratch: &mut Vec<(Slot, Vec<Vec<u8>>)>) -> bool {
+        let mut inner = self.lock();
+        let expired: Vec<Slot> = inner
+            .conns
+            .iter()
+            .filter(|(_, c)| c.dropped_at.is_some_and(|t| t.elapsed() > resume_window))
+            .map(|(&s, _)| s)
+            .collect();
+        for slot in expired {
+            inner.conns.remove(&slot);
+            inner.core.leave(slot);
+            broadcast(&inner, None, &ServerMsg::MemberLeft { slot });
+        }
+        scratch.clear();
+        inner.core.tick(now_us, scratch);
+        for (slot, datagrams) in scratch.drain(..) {
+            for d in datagrams {
+                send(&inner, slot, Outbound::Realtime(d));
+            }
+        }
+        inner.closed = inner.core.is_empty();
+        inner.closed
+    }
+}
+
+fn current(inner: &Inner, m: Membership) -> bool {
+    inner.conns.get(&m.slot).is_some_and(|c| c.ticket == m.ticket)
+}
+
+fn send(inner: &Inner, slot: Slot, message: Outbound) {
+    if let Some(out) = inner.conns.get(&slot).and_then(|c| c.out.as_ref()) {
+        // Full queue: the member is behind; real-time data is worthless late.
+        let _ = out.try_send(message);
+    }
+}
+
+fn broadcast(inner: &Inner, except: Option<Slot>, message: &ServerMsg) {
+    for (&slot, c) in &inner.conns {
+        if Some(slot) != except
+            && let Some(out) = &c.out
+        {
+            let _ = out.try_send(Outbound::Control(message.clone()));
+        }
+    }
+}
+
+/// Run `room`'s tick loop at `hz` until it empties; then `on_empty` runs.
+pub async fn run_ticks(room: Arc<Room>, clock: HubClock, hz: u16, resume_window: Duration, on_empty: impl FnOnce()) {
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(hz.max(1))));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut scratch = Vec::new();
+    loop {
+        interval.tick().await;
+        if room.tick(clock.now_us(), resume_window, &mut scratch) {
+            break;
+        }
+    }
+    on_empty();
+}
