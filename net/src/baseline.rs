@@ -27,7 +27,11 @@ impl History {
     /// [`HISTORY_DEPTH`] is forgotten).
     pub fn insert(&mut self, slot: u16, seq: Seq, state: QuantizedAvatar) {
         let ring = self.slots.entry(slot).or_default();
-        ring.retain(|(s, _)| *s != seq);
+        // Sequence numbers almost always arrive new; a repeat replaces in place.
+        if let Some(existing) = ring.iter_mut().rev().find(|(s, _)| *s == seq) {
+            existing.1 = state;
+            return;
+        }
         ring.push_back((seq, state));
         while ring.len() > HISTORY_DEPTH {
             ring.pop_front();

@@ -41,6 +41,18 @@ impl BitWriter {
         self.write(u32::from(value), 1);
     }
 
+    /// Append everything `other` wrote, bit for bit (no padding in between).
+    pub fn append(&mut self, other: &Self) {
+        if self.pending == 0 {
+            self.bytes.extend_from_slice(&other.bytes);
+        } else {
+            for &b in &other.bytes {
+                self.write(u32::from(b), 8);
+            }
+        }
+        self.write(other.acc as u32, other.pending);
+    }
+
     /// Bits written so far.
     #[must_use]
     pub fn bit_len(&self) -> usize {

@@ -9,7 +9,7 @@ use crate::baseline::{AckWindow, History};
 use crate::bits::BitWriter;
 use crate::error::DecodeError;
 use crate::pose_codec::{self, QuantizedAvatar};
-use crate::realtime::{self, MAX_INPUTS, MAX_REALTIME_BYTES, PoseUpdate, Realtime, Snapshot, SnapshotEntry};
+use crate::realtime::{self, MAX_INPUTS, MAX_REALTIME_BYTES, PoseUpdate, Realtime, RealtimeKind};
 use crate::seq::Seq;
 use crate::state::AvatarState;
 use crate::sync::prediction::{LocomotionInput, RootState};
@@ -237,33 +237,28 @@ impl ServerLink {
         root: Option<RootState>,
     ) -> Result<Vec<Vec<u8>>, DecodeError> {
         let root = root.map(|r| (self.last_input.unwrap_or(0), r));
-        // Group entries greedily into datagrams, sizing each by encoding it once.
+        // Encode each avatar once, then pack the encodings greedily into datagrams.
         let mut datagrams = Vec::new();
-        let mut group: Vec<SnapshotEntry> = Vec::new();
+        let mut group: Vec<PendingEntry<'_>> = Vec::new();
         let mut group_bytes = SNAPSHOT_HEADER_BYTES;
         let mut seq = self.next_snapshot;
         for &(slot, avatar, captured_at) in avatars {
             let age = (server_time_us.saturating_sub(captured_at) / 100).min(u64::from(u16::MAX)) as u16;
+            // Leave headroom under the 8-bit distance for the datagrams this tick may add.
             let base = self
                 .sent
                 .newest_acked(slot, &self.snapshot_acks)
-                .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
-            let mut w = BitWriter::new();
-            pose_codec::encode(&mut w, avatar, base.map(|(_, q)| q));
-            let size = 5 + w.bit_len().div_ceil(8);
-            if !group.is_empty() && group_bytes + size > MAX_REALTIME_BYTES {
+                .filter(|(s, _)| (1..=200).contains(&seq.wrapping_sub(*s)));
+            let mut bits = BitWriter::new();
+            pose_codec::encode(&mut bits, avatar, base.map(|(_, q)| q));
+            let base = base.map(|(s, _)| s);
+            let size = 5 + bits.bit_len().div_ceil(8);
+            if !group.is_empty() && (group_bytes + size > MAX_REALTIME_BYTES || group.len() == 255) {
                 datagrams.push(self.finish(seq, server_time_us, root, std::mem::take(&mut group))?);
                 seq = seq.wrapping_add(1);
                 group_bytes = SNAPSHOT_HEADER_BYTES;
-                // The baseline distance is relative to the datagram's seq: recompute.
-                let base = self
-                    .sent
-                    .newest_acked(slot, &self.snapshot_acks)
-                    .filter(|(s, _)| (1..=255).contains(&seq.wrapping_sub(*s)));
-                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s), age));
-            } else {
-                group.push(entry(slot, seq, avatar, base.map(|(s, _)| s), age));
             }
+            group.push(PendingEntry { slot, base, age, bits, avatar });
             group_bytes += size;
         }
         datagrams.push(self.finish(seq, server_time_us, root, group)?);
@@ -276,12 +271,21 @@ impl ServerLink {
         seq: Seq,
         server_time_us: u64,
         root: Option<(Seq, RootState)>,
-        entries: Vec<SnapshotEntry>,
+        entries: Vec<PendingEntry<'_>>,
     ) -> Result<Vec<u8>, DecodeError> {
-        let snapshot = Snapshot { seq, server_time_us, pose_acks: self.pose_acks, root, entries };
-        let bytes = realtime::encode(&Realtime::Snapshot(snapshot.clone()), &self.sent, self.slot)?;
-        for e in snapshot.entries {
-            self.sent.insert(e.slot, seq, e.avatar);
+        let mut w = BitWriter::new();
+        w.write(RealtimeKind::Snapshot as u32, 8);
+        realtime::write_snapshot_header(&mut w, seq, server_time_us, &self.pose_acks, root, entries.len());
+        for e in &entries {
+            let ago = e.base.map_or(0, |b| seq.wrapping_sub(b).min(255) as u8);
+            realtime::write_snapshot_entry(&mut w, e.slot, ago, e.age, &e.bits);
+        }
+        let bytes = w.finish();
+        if bytes.len() > MAX_REALTIME_BYTES {
+            return Err(DecodeError::Oversized { len: bytes.len(), max: MAX_REALTIME_BYTES });
+        }
+        for e in entries {
+            self.sent.insert(e.slot, seq, e.avatar.clone());
         }
         Ok(bytes)
     }
@@ -293,7 +297,51 @@ impl ServerLink {
     }
 }
 
-fn entry(slot: u16, seq: Seq, avatar: &QuantizedAvatar, base: Option<Seq>, age: u16) -> SnapshotEntry {
-    let baseline_ago = base.map_or(0, |b| seq.wrapping_sub(b).min(255) as u8);
-    SnapshotEntry { slot, baseline_ago, age, avatar: avatar.clone() }
+/// One avatar of a snapshot being packed: encoded once, placed in whichever datagram
+/// it fits.
+struct PendingEntry<'a> {
+    slot: u16,
+    base: Option<Seq>,
+    age: u16,
+    bits: BitWriter,
+    avatar: &'a QuantizedAvatar,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripted;
+
+    #[test]
+    fn a_crowded_snapshot_splits_into_datagrams_that_decode_to_the_same_avatars() {
+        let mut server = ServerLink::new(0);
+        let mut client = ClientLink::new(0);
+        for round in 0..3u64 {
+            let t = 0.3 + round as f32 / 72.0;
+            let avatars: Vec<QuantizedAvatar> = (0..40)
+                .map(|i| QuantizedAvatar::from_state(&scripted::avatar(i, t, glam::Vec3::X * i as f32)))
+                .collect();
+            let list: Vec<(u16, &QuantizedAvatar, u64)> =
+                avatars.iter().enumerate().map(|(i, q)| (i as u16 + 1, q, 0)).collect();
+            let datagrams = server.snapshot(round * 10_000, &list, None).unwrap();
+            if round == 0 {
+                assert!(datagrams.len() > 1, "40 whole avatars do not fit one datagram");
+            }
+            let mut seen = Vec::new();
+            for d in &datagrams {
+                assert!(d.len() <= MAX_REALTIME_BYTES);
+                let Realtime::Snapshot(s) = client.receive(d).unwrap() else { panic!("not a snapshot") };
+                seen.extend(s.entries.into_iter().map(|e| (e.slot, e.avatar, e.baseline_ago)));
+            }
+            assert_eq!(seen.len(), 40);
+            for (slot, avatar, ago) in seen {
+                assert_eq!(&avatar, list[usize::from(slot) - 1].1);
+                // Round 0 goes whole; after the client acks, later rounds are deltas.
+                assert_eq!(ago == 0, round == 0, "round {round}");
+            }
+            // The client's next pose update carries its snapshot acks to the server.
+            let update = client.pose_update(&scripted::avatar(0, 0.0, glam::Vec3::ZERO), None, 0).unwrap();
+            server.receive(&update, 0).unwrap();
+        }
+    }
 }

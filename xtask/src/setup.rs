@@ -24,6 +24,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fonts-dejavu-core", "the client's UI font (accents, quotes, symbols)"),
     ("espeak-ng", "text-to-speech voices and phoneme data (lip sync, the companion's voice)"),
     ("libespeak-ng-dev", "builds the espeak-ng timeline helper (phoneme timings for lip sync)"),
+    ("libopus-dev", "the Opus voice codec (room voice chat)"),
+    ("nats-server", "room fan-out across server nodes; tests start a throwaway one"),
 ];
 
 fn installed(package: &str) -> anyhow::Result<bool> {

@@ -1,4 +1,4 @@
-//! `cargo xtask test`: the README test command.
+//! `cargo xtask test`: the README test command (and a 20 s fuzz run of the wire decoders).
 
 use std::time::Instant;
 
@@ -40,6 +40,10 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
             .env("NEXUS_TEST_REQUIRE_RENDER", "1"),
     );
     drop(cluster);
+    result?;
+    // A short fuzzing run of the wire decoders, with a new seed each time.
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs());
+    let result = crate::fuzz::run(20, Some(seed));
     println!("==> total {:.0} s", start.elapsed().as_secs_f64());
     result
 }
