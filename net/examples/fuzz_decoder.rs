@@ -152,11 +152,11 @@ fn main() {
                     }
                     let _ = ServerLink::new(3).receive(&input, 1);
                     let _ = ClientLink::new(3).receive(&input);
-                } else if let Ok(text) = std::str::from_utf8(&input) {
-                    if let Ok(m) = ClientMsg::parse(text) {
-                        ok = true;
-                        let _ = m.verify(nexus_net::control::SessionPhase::Lobby);
-                    }
+                } else if let Ok(text) = std::str::from_utf8(&input)
+                    && let Ok(m) = ClientMsg::parse(text)
+                {
+                    ok = true;
+                    let _ = m.verify(nexus_net::control::SessionPhase::Lobby);
                 }
                 ok
             }));

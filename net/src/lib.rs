@@ -41,6 +41,7 @@
 
 pub mod baseline;
 pub mod bits;
+pub mod cluster;
 pub mod control;
 pub mod error;
 pub mod hand;

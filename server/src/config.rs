@@ -187,6 +187,11 @@ pub struct Config {
     #[arg(long, env = "NEXUS_ROOM_RESUME_SECS", default_value_t = 20)]
     pub room_resume_secs: u64,
 
+    /// NATS URL (`nats://host:4222`) to share rooms with other nodes. Default: none —
+    /// rooms live on this node only.
+    #[arg(long, env = "NEXUS_NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// This node's name in logs and `welcome` messages. Default: `node-<pid>`.
     #[arg(long, env = "NEXUS_NODE_NAME")]
     pub node_name: Option<String>,

@@ -67,6 +67,17 @@ impl AppState {
             .as_deref()
             .map(|key| StripeClient::new(&config.stripe_api_base, key))
             .transpose()?;
+        let node = config.node_name.clone().unwrap_or_else(|| format!("node-{}", std::process::id()));
+        let mut rooms = RoomHub::new(HubSettings {
+            tick_hz: config.rt_tick_hz.clamp(1, 240),
+            resume_window: std::time::Duration::from_secs(config.room_resume_secs),
+            rtc_udp: config.rtc_udp.clone(),
+            node: node.clone(),
+        });
+        if let Some(url) = &config.nats_url {
+            rooms = rooms.with_cluster(crate::rooms::cluster::Cluster::connect(url, &node).await?);
+            tracing::info!(%node, "rooms shared over NATS");
+        }
         Ok(Self {
             db,
             tokens: TokenSigner::new(&keys.jwt_secret, config.access_token_ttl_secs),
@@ -77,12 +88,7 @@ impl AppState {
             stripe,
             moderator,
             flood_guard: Arc::new(FloodGuard::new(20)),
-            rooms: RoomHub::new(HubSettings {
-                tick_hz: config.rt_tick_hz.clamp(1, 240),
-                resume_window: std::time::Duration::from_secs(config.room_resume_secs),
-                rtc_udp: config.rtc_udp.clone(),
-                node: config.node_name.clone().unwrap_or_else(|| format!("node-{}", std::process::id())),
-            }),
+            rooms,
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

@@ -36,6 +36,8 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
             .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
             .env("NEXUS_TEST_REQUIRE_PG", "1")
             .env("NEXUS_TEST_REQUIRE_MODELS", "1")
+            // The scale-out test starts its own nats-server; here it must not skip.
+            .env("NEXUS_TEST_REQUIRE_NATS", "1")
             // The client's render tests run under Xvfb + lavapipe; here they must not skip.
             .env("NEXUS_TEST_REQUIRE_RENDER", "1"),
     );

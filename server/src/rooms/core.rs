@@ -25,9 +25,24 @@ pub struct MemberCore {
     pub name: String,
     /// Muted by a moderator: their voice is not relayed.
     pub muted: bool,
-    link: ServerLink,
+    /// `None` for a member connected to another node (their state arrives over NATS).
+    link: Option<ServerLink>,
     latest: Option<(QuantizedAvatar, u64)>,
     root: RootState,
+}
+
+impl MemberCore {
+    /// Their latest avatar and its capture time (server clock, µs).
+    #[must_use]
+    pub const fn latest(&self) -> Option<&(QuantizedAvatar, u64)> {
+        self.latest.as_ref()
+    }
+
+    /// Whether they are connected to this node.
+    #[must_use]
+    pub const fn is_local(&self) -> bool {
+        self.link.is_some()
+    }
 }
 
 /// Why someone cannot join.
@@ -98,7 +113,7 @@ impl RoomCore {
                 user,
                 name: name.to_owned(),
                 muted: false,
-                link: ServerLink::new(slot),
+                link: Some(ServerLink::new(slot)),
                 latest: None,
                 root: spawn,
             },
@@ -106,10 +121,45 @@ impl RoomCore {
         Ok(slot)
     }
 
+    /// Add a member who is connected to another node; their state comes from
+    /// [`RoomCore::set_remote`].
+    pub fn join_remote(&mut self, name: &str) -> Result<Slot, JoinError> {
+        if self.members.len() >= usize::from(self.capacity) {
+            return Err(JoinError::Full);
+        }
+        let slot = (0..=Slot::MAX).find(|s| !self.members.contains_key(s)).ok_or(JoinError::Full)?;
+        let member = MemberCore {
+            user: Uuid::nil(),
+            name: name.to_owned(),
+            muted: false,
+            link: None,
+            latest: None,
+            root: RootState::default(),
+        };
+        self.members.insert(slot, member);
+        Ok(slot)
+    }
+
+    /// A remote member's latest state as their node published it.
+    pub fn set_remote(&mut self, slot: Slot, avatar: Option<(QuantizedAvatar, u64)>, muted: bool) {
+        if let Some(m) = self.members.get_mut(&slot).filter(|m| m.link.is_none()) {
+            if avatar.is_some() {
+                m.latest = avatar;
+            }
+            m.muted = muted;
+        }
+    }
+
+    /// Members connected to this node.
+    #[must_use]
+    pub fn local_count(&self) -> usize {
+        self.members.values().filter(|m| m.link.is_some()).count()
+    }
+
     /// Give a resuming member a fresh link (their client starts from scratch too).
     pub fn reset_link(&mut self, slot: Slot) {
-        if let Some(m) = self.members.get_mut(&slot) {
-            m.link = ServerLink::new(slot);
+        if let Some(m) = self.members.get_mut(&slot).filter(|m| m.link.is_some()) {
+            m.link = Some(ServerLink::new(slot));
         }
     }
 
@@ -147,7 +197,7 @@ impl RoomCore {
         self.members.iter().map(|(&slot, m)| MemberInfo { slot, name: m.name.clone(), muted: m.muted }).collect()
     }
 
-    /// Members present.
+    /// Members present (here and on other nodes).
     #[must_use]
     pub fn len(&self) -> usize {
         self.members.len()
@@ -168,7 +218,8 @@ impl RoomCore {
     /// Take one real-time message from `slot`, arrived at `now_us` (server clock).
     pub fn receive(&mut self, slot: Slot, bytes: &[u8], now_us: u64) -> Result<Option<Relay>, DecodeError> {
         let Some(member) = self.members.get_mut(&slot) else { return Ok(None) };
-        match member.link.receive(bytes, now_us)? {
+        let Some(link) = member.link.as_mut() else { return Ok(None) };
+        match link.receive(bytes, now_us)? {
             Inbound::Pose { avatar, captured_at, inputs } => {
                 for input in &inputs {
                     member.root = step(member.root, input, &self.rules);
@@ -210,6 +261,7 @@ impl RoomCore {
         let candidates: Vec<Candidate> =
             avatars.iter().map(|(s, _, _, head)| Candidate { id: u32::from(*s), position: head.position }).collect();
         for (&slot, member) in &mut self.members {
+            let Some(link) = member.link.as_mut() else { continue };
             let viewer = avatars
                 .iter()
                 .find(|a| a.0 == slot)
@@ -222,7 +274,7 @@ impl RoomCore {
                 .filter_map(|&id| avatars.iter().find(|a| u32::from(a.0) == id))
                 .map(|(s, q, at, _)| (*s, q, *at))
                 .collect();
-            match member.link.snapshot(now_us, &chosen, Some(member.root)) {
+            match link.snapshot(now_us, &chosen, Some(member.root)) {
                 Ok(datagrams) => out.push((slot, datagrams)),
                 Err(e) => tracing::warn!(slot, error = %e, "snapshot not encodable"),
             }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use nexus_net::control::{RoomId, RoomSummary, Slot};
 use uuid::Uuid;
 
+use super::cluster::Cluster;
 use super::room::{Room, run_ticks};
 
 /// The node's real-time clock: microseconds since the hub started. Snapshots, clock
@@ -59,6 +60,7 @@ pub struct RoomHub {
     clock: HubClock,
     /// Settings.
     pub settings: Arc<HubSettings>,
+    cluster: Option<Cluster>,
 }
 
 impl RoomHub {
@@ -69,7 +71,16 @@ impl RoomHub {
             inner: Arc::new(Mutex::new(Inner { rooms: HashMap::new(), resumes: HashMap::new() })),
             clock: HubClock { epoch: Instant::now() },
             settings: Arc::new(settings),
+            cluster: None,
         }
+    }
+
+    /// Share rooms with the other nodes on `cluster` (and answer their lookups).
+    #[must_use]
+    pub fn with_cluster(mut self, cluster: Cluster) -> Self {
+        self.cluster = Some(cluster.clone());
+        tokio::spawn(cluster.serve_lookups(self.clone()));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -113,18 +124,60 @@ impl RoomHub {
         capacity: u16,
         first: impl FnOnce(&Arc<Room>) -> T,
     ) -> (Arc<Room>, T) {
-        let id = RoomId(Uuid::now_v7().to_string());
+        self.host(RoomId(Uuid::now_v7().to_string()), owner, name, capacity, first)
+    }
+
+    /// Join room `id` through `first`: here if this node hosts it, otherwise — in a
+    /// cluster — as a replica of the room another node hosts. `None`: no such room.
+    pub async fn join_or_replicate<T>(
+        &self,
+        id: &RoomId,
+        first: impl FnOnce(&Arc<Room>) -> T,
+    ) -> Option<(Arc<Room>, T)> {
+        if let Some(room) = self.get(id) {
+            let joined = first(&room);
+            return Some((room, joined));
+        }
+        let announcement = self.cluster.as_ref()?.lookup(id).await?;
+        if let Some(room) = self.get(id) {
+            let joined = first(&room);
+            return Some((room, joined));
+        }
+        let owner = announcement.owner.parse().unwrap_or(Uuid::nil());
+        let capacity = announcement.capacity.clamp(2, 64);
+        Some(self.host(id.clone(), owner, announcement.name, capacity, first))
+    }
+
+    fn host<T>(
+        &self,
+        id: RoomId,
+        owner: Uuid,
+        name: String,
+        capacity: u16,
+        first: impl FnOnce(&Arc<Room>) -> T,
+    ) -> (Arc<Room>, T) {
         let room = Arc::new(Room::new(id.clone(), name, owner, capacity));
         let joined = first(&room);
         self.lock().rooms.insert(id.clone(), Arc::clone(&room));
         let hub = self.clone();
         let settings = Arc::clone(&self.settings);
-        tokio::spawn(run_ticks(Arc::clone(&room), self.clock, settings.tick_hz, settings.resume_window, move || {
-            let mut inner = hub.lock();
-            inner.rooms.remove(&id);
-            inner.resumes.retain(|_, r| r.room != id);
-            tracing::info!(room = %id.0, "room closed");
-        }));
+        if let Some(cluster) = &self.cluster {
+            tokio::spawn(cluster.clone().follow(Arc::clone(&room), self.clock));
+        }
+        let cluster = self.cluster.clone();
+        tokio::spawn(run_ticks(
+            Arc::clone(&room),
+            self.clock,
+            settings.tick_hz,
+            settings.resume_window,
+            cluster,
+            move || {
+                let mut inner = hub.lock();
+                inner.rooms.remove(&id);
+                inner.resumes.retain(|_, r| r.room != id);
+                tracing::info!(room = %id.0, "room closed");
+            },
+        ));
         (room, joined)
     }
 

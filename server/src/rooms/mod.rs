@@ -10,11 +10,13 @@
 //!   windows, the tick task;
 //! - [`hub`] — the node's rooms, its real-time clock, resume tokens;
 //! - [`ws`] — the connection: handshake, phases, signalling, the writer that prefers
-//!   WebRTC.
+//!   WebRTC;
+//! - [`cluster`] — rooms shared by several nodes over NATS.
 //!
-//! Not here yet: rooms spanning several nodes (NATS), voice (Opus) forwarding to the
-//! speech-to-text path.
+//! Not here yet: voice (Opus) forwarding to the speech-to-text path; mutes and bans
+//! that follow a member across nodes.
 
+pub mod cluster;
 pub mod core;
 pub mod hub;
 pub mod room;

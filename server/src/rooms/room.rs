@@ -10,6 +10,9 @@ use nexus_net::error::DecodeError;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use nexus_net::cluster::{NodeBatch, NodeMember, NodeRelay};
+use nexus_net::realtime::{self, Realtime};
+
 use super::core::{JoinError, Relay, RoomCore};
 use super::hub::HubClock;
 
@@ -42,7 +45,16 @@ struct Inner {
     next_ticket: u64,
     /// Emptied and its tick loop ended; nobody may join any more.
     closed: bool,
+    /// Members on other nodes: (node, their id there) → slot here.
+    remote: HashMap<(String, u64), Slot>,
+    /// When each other node last published this room's state.
+    nodes_seen: HashMap<String, Instant>,
+    /// Events and voice from local members, for the other nodes (scaled-out mode).
+    outbox: Vec<NodeRelay>,
 }
+
+/// How long another node may stay silent before its members are dropped (it died).
+pub const NODE_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// A room on this node.
 #[derive(Debug)]
@@ -79,6 +91,9 @@ impl Room {
                 conns: HashMap::new(),
                 next_ticket: 1,
                 closed: false,
+                remote: HashMap::new(),
+                nodes_seen: HashMap::new(),
+                outbox: Vec::new(),
             }),
         }
     }
@@ -157,6 +172,12 @@ impl Room {
         }
     }
 
+    /// Whether the room closed here (its tick loop ended).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     /// Whether `m` still holds its slot.
     #[must_use]
     pub fn holds(&self, m: Membership) -> bool {
@@ -199,14 +220,105 @@ impl Room {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
                     send(&inner, slot, Outbound::Realtime(b.clone()));
                 }
+                inner.outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: false, message: b });
             }
             Some(Relay::ReliableToOthers(from, b)) => {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
                     send(&inner, slot, Outbound::Reliable(b.clone()));
                 }
+                inner.outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: true, message: b });
             }
         }
         Ok(())
+    }
+
+    /// This node's members and their latest states, for the other nodes.
+    #[must_use]
+    pub fn local_batch(&self, node: &str, now_us: u64) -> NodeBatch {
+        let inner = self.lock();
+        let members = inner
+            .conns
+            .iter()
+            .filter_map(|(&slot, c)| {
+                let m = inner.core.member(slot)?;
+                let avatar =
+                    m.latest().map(|(q, at)| (q.clone(), now_us.saturating_sub(*at).min(u64::from(u32::MAX)) as u32));
+                Some(NodeMember { id: c.ticket, name: m.name.clone(), muted: m.muted, avatar })
+            })
+            .collect();
+        NodeBatch { node: node.to_owned(), members }
+    }
+
+    /// Events and voice queued for the other nodes since the last call.
+    pub fn take_outbox(&self, node: &str) -> Vec<NodeRelay> {
+        let mut out = std::mem::take(&mut self.lock().outbox);
+        for r in &mut out {
+            node.clone_into(&mut r.node);
+        }
+        out
+    }
+
+    /// Another node's members of this room: add the new ones, update all, drop those it
+    /// no longer lists. `now_us` is this node's clock.
+    pub fn apply_batch(&self, batch: NodeBatch, now_us: u64) {
+        let mut inner = self.lock();
+        if inner.closed {
+            return;
+        }
+        inner.nodes_seen.insert(batch.node.clone(), Instant::now());
+        let listed: std::collections::HashSet<u64> = batch.members.iter().map(|m| m.id).collect();
+        let gone: Vec<(String, u64)> =
+            inner.remote.keys().filter(|(n, id)| *n == batch.node && !listed.contains(id)).cloned().collect();
+        for key in gone {
+            drop_remote(&mut inner, &key);
+        }
+        for m in batch.members {
+            let key = (batch.node.clone(), m.id);
+            let slot = match inner.remote.get(&key) {
+                Some(&slot) => slot,
+                None => match inner.core.join_remote(&m.name) {
+                    Ok(slot) => {
+                        inner.remote.insert(key, slot);
+                        broadcast(
+                            &inner,
+                            None,
+                            &ServerMsg::MemberJoined(MemberInfo { slot, name: m.name.clone(), muted: m.muted }),
+                        );
+                        slot
+                    }
+                    Err(_) => continue, // full here: not shown on this node
+                },
+            };
+            let avatar = m.avatar.map(|(q, age)| (q, now_us.saturating_sub(u64::from(age))));
+            inner.core.set_remote(slot, avatar, m.muted);
+        }
+    }
+
+    /// An event or voice packet from a member on another node, for the members here.
+    pub fn apply_relay(&self, relay: &NodeRelay) {
+        let inner = self.lock();
+        let Some(&slot) = inner.remote.get(&(relay.node.clone(), relay.member)) else { return };
+        if inner.core.member(slot).is_none_or(|m| m.muted) && !relay.reliable {
+            return;
+        }
+        let history = nexus_net::baseline::History::new();
+        let message = match realtime::decode(&relay.message, &history, slot) {
+            Ok(Realtime::Event(mut e)) => {
+                e.from = slot;
+                Realtime::Event(e)
+            }
+            Ok(Realtime::Voice(mut v)) => {
+                v.from = slot;
+                Realtime::Voice(v)
+            }
+            _ => return,
+        };
+        let Ok(bytes) = realtime::encode(&message, &history, slot) else { return };
+        for &to in inner.conns.keys() {
+            let item =
+                if relay.reliable { Outbound::Reliable(bytes.clone()) } else { Outbound::Realtime(bytes.clone()) };
+            send(&inner, to, item);
+        }
     }
 
     /// One tick: send snapshots, drop members whose resume window passed. Returns
@@ -224,6 +336,16 @@ impl Room {
             inner.core.leave(slot);
             broadcast(&inner, None, &ServerMsg::MemberLeft { slot });
         }
+        let silent: Vec<String> =
+            inner.nodes_seen.iter().filter(|(_, t)| t.elapsed() > NODE_TIMEOUT).map(|(n, _)| n.clone()).collect();
+        for node in silent {
+            tracing::warn!(room = %self.id.0, %node, "node went silent; dropping its members");
+            inner.nodes_seen.remove(&node);
+            let keys: Vec<(String, u64)> = inner.remote.keys().filter(|(n, _)| *n == node).cloned().collect();
+            for key in keys {
+                drop_remote(&mut inner, &key);
+            }
+        }
         scratch.clear();
         inner.core.tick(now_us, scratch);
         for (slot, datagrams) in scratch.drain(..) {
@@ -231,8 +353,16 @@ impl Room {
                 send(&inner, slot, Outbound::Realtime(d));
             }
         }
-        inner.closed = inner.core.is_empty();
+        // Members on other nodes keep the room open there, not here.
+        inner.closed = inner.core.local_count() == 0;
         inner.closed
+    }
+}
+
+fn drop_remote(inner: &mut Inner, key: &(String, u64)) {
+    if let Some(slot) = inner.remote.remove(key) {
+        inner.core.leave(slot);
+        broadcast(inner, None, &ServerMsg::MemberLeft { slot });
     }
 }
 
@@ -257,14 +387,27 @@ fn broadcast(inner: &Inner, except: Option<Slot>, message: &ServerMsg) {
     }
 }
 
-/// Run `room`'s tick loop at `hz` until it empties; then `on_empty` runs.
-pub async fn run_ticks(room: Arc<Room>, clock: HubClock, hz: u16, resume_window: Duration, on_empty: impl FnOnce()) {
+/// Run `room`'s tick loop at `hz` until no member here is left; then `on_empty` runs.
+/// With a cluster, each tick also publishes this node's members and relays.
+pub async fn run_ticks(
+    room: Arc<Room>,
+    clock: HubClock,
+    hz: u16,
+    resume_window: Duration,
+    cluster: Option<super::cluster::Cluster>,
+    on_empty: impl FnOnce(),
+) {
     let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(hz.max(1))));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut scratch = Vec::new();
     loop {
         interval.tick().await;
-        if room.tick(clock.now_us(), resume_window, &mut scratch) {
+        let now = clock.now_us();
+        let empty = room.tick(now, resume_window, &mut scratch);
+        if let Some(cluster) = &cluster {
+            cluster.publish_room(&room, now).await;
+        }
+        if empty {
             break;
         }
     }

@@ -198,10 +198,7 @@ impl Session {
                 Next::Continue
             }
             ClientMsg::JoinRoom { room } => {
-                match self.hub.get(&room) {
-                    Some(room) => self.join(&room),
-                    None => self.error(ErrorCode::RoomNotFound, "no such room on this node"),
-                }
+                self.join(&room).await;
                 Next::Continue
             }
             ClientMsg::LeaveRoom => {
@@ -295,11 +292,13 @@ impl Session {
         }
     }
 
-    fn join(&mut self, room: &Arc<Room>) {
+    async fn join(&mut self, id: &control::RoomId) {
         let Some(user) = self.user.clone() else { return };
-        match room.join(user.user_id, &self.name, self.out.clone()) {
-            Ok((m, members, capacity)) => self.entered(room, m, members, capacity),
-            Err(e) => self.join_failed(e),
+        let (out, name) = (self.out.clone(), self.name.clone());
+        match self.hub.join_or_replicate(id, |room| room.join(user.user_id, &name, out)).await {
+            Some((room, Ok((m, members, capacity)))) => self.entered(&room, m, members, capacity),
+            Some((_, Err(e))) => self.join_failed(e),
+            None => self.error(ErrorCode::RoomNotFound, "no such room"),
         }
     }
 

@@ -4,6 +4,7 @@ mod support;
 
 mod accounts;
 mod bad_input;
+mod cluster;
 mod kyc_consent;
 mod ledger;
 mod mail;

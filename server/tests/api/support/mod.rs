@@ -288,3 +288,49 @@ impl TestApp {
         .await
     }
 }
+
+/// A throwaway nats-server on a free loopback port, stopped on drop.
+pub struct NatsServer {
+    child: std::process::Child,
+    /// `nats://127.0.0.1:<port>`.
+    pub url: String,
+}
+
+impl NatsServer {
+    /// Start one, or `None` (with a notice) when `nats-server` is not installed and
+    /// `NEXUS_TEST_REQUIRE_NATS` is unset (`cargo xtask test` sets it).
+    pub fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let child = match std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                assert!(
+                    std::env::var("NEXUS_TEST_REQUIRE_NATS").is_err(),
+                    "NEXUS_TEST_REQUIRE_NATS set but nats-server: {e}"
+                );
+                eprintln!("skipping: nats-server not available ({e}); run `cargo xtask test`");
+                return None;
+            }
+        };
+        let server = Self { child, url: format!("nats://127.0.0.1:{port}") };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(server);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("nats-server did not start listening on {port}");
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
