@@ -55,4 +55,6 @@ pub mod state;
 pub mod sync;
 #[cfg(feature = "transport")]
 pub mod transport;
+#[cfg(feature = "voice")]
+pub mod voice;
 pub mod vr_session;

@@ -10,6 +10,7 @@ use nexus_net::hand::Side;
 use nexus_net::realtime::{EventAction, GestureCode, Realtime, RoomEvent};
 use nexus_net::scripted;
 use nexus_net::transport::client::{ClientError, ClientEvent, RoomClient};
+use nexus_net::voice;
 
 use crate::support::TestApp;
 
@@ -50,23 +51,60 @@ async fn exchange(rtc: bool) -> (Vec3, RoomClient, RoomClient) {
     }
     let origin = Vec3::new(1.5, 0.0, -2.0);
     let mut seen_entries = 0;
+    // A also talks: Opus frames of a speech-like signal, one per 20 ms.
+    let speech = voice::speech_like(1.5);
+    let voice_frames = voice::VoiceEncoder::new(voice::DEFAULT_BITRATE, 5).unwrap().push(&speech).unwrap();
+    let mut heard = voice::JitterBuffer::new().unwrap();
+    let mut heard_frames = 0;
+    let mut played = Vec::new();
     for frame in 0..110u32 {
         let t = frame as f32 / 72.0;
         a.send_pose(&scripted::avatar(0, t, origin), None).await.unwrap();
         b.send_pose(&scripted::avatar(1, t, -origin), None).await.unwrap();
+        // Voice frames due by now (50 per second against 72 pose frames).
+        let due = ((frame + 1) as usize * 50 / 72).min(voice_frames.len());
+        for v in &voice_frames[(frame as usize * 50 / 72).min(due)..due] {
+            a.send_message(&Realtime::Voice(v.clone())).await.unwrap();
+        }
         if frame % 20 == 0 {
             b.ping().await.unwrap();
         }
         // Drain what arrived for B during this frame.
         while let Some(e) = b.next_event(Duration::from_millis(1)).await {
-            if let ClientEvent::Realtime(Realtime::Snapshot(s)) = e {
-                seen_entries += s.entries.iter().filter(|e| e.slot == slot_a).count();
+            match e {
+                ClientEvent::Realtime(Realtime::Snapshot(s)) => {
+                    seen_entries += s.entries.iter().filter(|e| e.slot == slot_a).count();
+                }
+                ClientEvent::Realtime(Realtime::Voice(v)) => {
+                    assert_eq!(v.from, slot_a, "the server stamps the speaker");
+                    heard_frames += 1;
+                    heard.push(v, u64::from(frame) * 13_889);
+                }
+                _ => {}
             }
+        }
+        // B's playback clock: one 20 ms frame per 20 ms.
+        while played.len() / voice::FRAME_SAMPLES < (frame as usize + 1) * 50 / 72 {
+            played.extend_from_slice(&heard.pull().unwrap());
         }
         while a.next_event(Duration::from_millis(0)).await.is_some() {}
         tokio::time::sleep(Duration::from_micros(13_889)).await;
     }
     assert!(seen_entries > 30, "B received {seen_entries} snapshot entries of A");
+    // What B plays of A's voice follows what A said.
+    assert!(heard_frames * 10 >= voice_frames.len() * 9, "heard {heard_frames} of {} voice frames", voice_frames.len());
+    for _ in 0..voice::MAX_DEPTH {
+        played.extend_from_slice(&heard.pull().unwrap());
+    }
+    let lead = played.iter().position(|&s| s != 0).unwrap_or(0);
+    let sent = voice::frame_levels(&speech);
+    let best = (0..voice::FRAME_SAMPLES * 2)
+        .step_by(48)
+        .map(|shift| {
+            voice::envelope_correlation(&sent, &voice::frame_levels(&played[(lead + shift).min(played.len())..]))
+        })
+        .fold(f32::MIN, f32::max);
+    assert!(best > 0.8, "played voice envelope correlation {best}");
     assert!(b.clock().is_synced(), "clock pings answered");
     // A gesture on the reliable path reaches B, stamped with A's slot.
     let wave = Realtime::Event(RoomEvent {
@@ -97,7 +135,7 @@ fn assert_near_origin(head: Vec3) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_clients_exchange_poses_and_events_over_webrtc() {
+async fn two_clients_exchange_poses_voice_and_events_over_webrtc() {
     let (head, _a, b) = exchange(true).await;
     assert_near_origin(head);
     assert!(b.paths.rtc_in > 30, "real-time frames came over WebRTC: {:?}", b.paths);
