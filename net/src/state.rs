@@ -5,7 +5,6 @@
 //! Positions are in the room's frame (metres, Y up), rotations are unit quaternions. What
 //! the wire keeps of them is [`crate::pose_codec`]'s business.
 
-use glam::{Quat, Vec3};
 use serde::{Deserialize, Serialize};
 
 use crate::hand::HandCurls;
@@ -13,32 +12,9 @@ use crate::hand::HandCurls;
 /// Number of ARKit blend shapes a face carries.
 pub const BLEND_SHAPES: usize = 52;
 
-/// A position and an orientation in the room's frame.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Pose {
-    /// Metres, room frame, Y up.
-    pub position: Vec3,
-    /// Unit quaternion.
-    pub rotation: Quat,
-}
-
-impl Pose {
-    /// The pose at the room origin facing −Z.
-    pub const IDENTITY: Self = Self { position: Vec3::ZERO, rotation: Quat::IDENTITY };
-
-    /// A pose from its parts.
-    #[must_use]
-    pub const fn new(position: Vec3, rotation: Quat) -> Self {
-        Self { position, rotation }
-    }
-
-    /// Linear position, spherical rotation blend; `t` in [0, 1] (extrapolates outside).
-    #[must_use]
-    pub fn lerp(self, other: Self, t: f32) -> Self {
-        let rotation = if self.rotation.dot(other.rotation) < 0.0 { -other.rotation } else { other.rotation };
-        Self { position: self.position.lerp(other.position, t), rotation: self.rotation.slerp(rotation, t).normalize() }
-    }
-}
+/// A position and an orientation in the room's frame: the avatar crate's rigid pose,
+/// so that what arrives feeds the IK without conversion.
+pub use nexus_avatar::pose::Pose;
 
 /// Tracked parts besides the head, in wire order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,7 +89,7 @@ impl AvatarState {
     #[must_use]
     pub fn lerp(&self, other: &Self, t: f32) -> Self {
         let pick = |a: Option<Pose>, b: Option<Pose>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.lerp(b, t)),
+            (Some(a), Some(b)) => Some(a.lerp(&b, t)),
             _ if t < 0.5 => a,
             _ => b,
         };
@@ -144,6 +120,6 @@ impl AvatarState {
                 }
             }
         };
-        Self { head: self.head.lerp(other.head, t), parts, fingers, face }
+        Self { head: self.head.lerp(&other.head, t), parts, fingers, face }
     }
 }

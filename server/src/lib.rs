@@ -5,8 +5,8 @@
 //! default, no configuration needed) or PostgreSQL (`NEXUS_DATABASE_URL=postgres://…`),
 //! through one code path.
 //!
-//! Not in this crate (yet): the companion, rooms (live presence and sync), generation
-//! and cloud rendering — each arrives with its own issue as a folder beside these.
+//! Not in this crate (yet): the companion, generation and cloud rendering — each arrives
+//! with its own issue as a folder beside these.
 //!
 //! ## How a request flows
 //! [`http::router`] → an extractor from [`http::extract`] turns bad input into an
@@ -23,7 +23,9 @@
 //! - [`tokens`] — the append-only ledger, idempotent mutations, holds;
 //! - [`payments`] — checkout and the Stripe-compatible webhook;
 //! - [`audit`] — the compliance log;
-//! - [`vr_sessions`] — the session record a client reports when it leaves a room.
+//! - [`vr_sessions`] — the session record a client reports when it leaves a room;
+//! - [`rooms`] — live rooms: the WebSocket protocol at `/v1/rt`, WebRTC signalling,
+//!   snapshot fan-out, resume, member moderation, rooms shared across nodes over NATS.
 //!
 //! ## Example
 //! ```no_run

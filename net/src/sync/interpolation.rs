@@ -43,7 +43,7 @@ impl Interpolate for AvatarState {
 
 impl Interpolate for Pose {
     fn interpolate(&self, other: &Self, t: f32) -> Self {
-        self.lerp(*other, t)
+        self.lerp(other, t)
     }
 }
 

@@ -78,7 +78,10 @@ pub enum ClientEvent {
 
 enum Raw {
     Text(String),
+    /// A binary WebSocket frame.
     Binary(Vec<u8>),
+    /// A message on a WebRTC data channel.
+    Rtc(Vec<u8>),
     Closed,
 }
 
@@ -315,10 +318,7 @@ impl RoomClient {
                 tokio::select! {
                     raw = self.raw_in.recv() => return raw.unwrap_or(Raw::Closed),
                     event = next_rtc(&mut self.rtc_events) => match event {
-                        Some(RtcEvent::Message(_, bytes)) => {
-                            self.paths.rtc_in += 1;
-                            return Raw::Binary(bytes);
-                        }
+                        Some(RtcEvent::Message(_, bytes)) => return Raw::Rtc(bytes),
                         Some(RtcEvent::Open(_)) => {}
                         Some(RtcEvent::Closed) | None => {
                             self.realtime_open = false;
@@ -344,9 +344,11 @@ impl RoomClient {
                 })),
             },
             Raw::Binary(b) => {
-                if self.rtc_events.is_none() || !self.realtime_open {
-                    self.paths.ws_in += 1;
-                }
+                self.paths.ws_in += 1;
+                self.decode(&b)
+            }
+            Raw::Rtc(b) => {
+                self.paths.rtc_in += 1;
                 self.decode(&b)
             }
             Raw::Closed => ClientEvent::Closed,

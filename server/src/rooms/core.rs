@@ -299,15 +299,24 @@ mod tests {
             let bytes = link.pose_update(&scripted::avatar(who, 0.0, glam::Vec3::X * who as f32), None, 0).unwrap();
             assert_eq!(room.receive(slot, &bytes, 1000).unwrap(), None);
         }
-        let mut out = Vec::new();
-        room.tick(2000, &mut out);
-        assert_eq!(out.len(), 2);
-        for (slot, datagrams) in out {
-            let link = if slot == a { &mut ca } else { &mut cb };
-            let Realtime::Snapshot(s) = link.receive(&datagrams[0]).unwrap() else { panic!("not a snapshot") };
-            let seen: Vec<Slot> = s.entries.iter().map(|e| e.slot).collect();
-            assert_eq!(seen, vec![if slot == a { b } else { a }]);
-            assert!(s.root.is_some());
+        // Someone behind the viewer is sent every other tick (interest management), so
+        // look at two ticks.
+        let mut seen: std::collections::HashMap<Slot, Vec<Slot>> = std::collections::HashMap::new();
+        for tick in 0..2u64 {
+            let mut out = Vec::new();
+            room.tick(2000 + tick * 13_889, &mut out);
+            assert_eq!(out.len(), 2, "one snapshot per member per tick");
+            for (slot, datagrams) in out {
+                let link = if slot == a { &mut ca } else { &mut cb };
+                let Realtime::Snapshot(s) = link.receive(&datagrams[0]).unwrap() else { panic!("not a snapshot") };
+                assert!(s.root.is_some());
+                seen.entry(slot).or_default().extend(s.entries.iter().map(|e| e.slot));
+            }
+        }
+        for (viewer, other) in [(a, b), (b, a)] {
+            let slots = &seen[&viewer];
+            assert!(slots.contains(&other), "{viewer} never saw {other}");
+            assert!(!slots.contains(&viewer), "{viewer} was sent its own avatar");
         }
     }
 

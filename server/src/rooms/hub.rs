@@ -156,7 +156,7 @@ impl RoomHub {
         capacity: u16,
         first: impl FnOnce(&Arc<Room>) -> T,
     ) -> (Arc<Room>, T) {
-        let room = Arc::new(Room::new(id.clone(), name, owner, capacity));
+        let room = Arc::new(Room::new(id.clone(), name, owner, capacity, self.cluster.is_some()));
         let joined = first(&room);
         self.lock().rooms.insert(id.clone(), Arc::clone(&room));
         let hub = self.clone();

@@ -49,8 +49,9 @@ struct Inner {
     remote: HashMap<(String, u64), Slot>,
     /// When each other node last published this room's state.
     nodes_seen: HashMap<String, Instant>,
-    /// Events and voice from local members, for the other nodes (scaled-out mode).
-    outbox: Vec<NodeRelay>,
+    /// Events and voice from local members, for the other nodes; `None` when this node
+    /// is not part of a cluster (nothing would ever drain it).
+    outbox: Option<Vec<NodeRelay>>,
 }
 
 /// How long another node may stay silent before its members are dropped (it died).
@@ -81,7 +82,8 @@ pub struct Membership {
 impl Room {
     /// An empty room.
     #[must_use]
-    pub fn new(id: RoomId, name: String, owner: Uuid, capacity: u16) -> Self {
+    /// `clustered`: whether other nodes may share it (then relays are queued for them).
+    pub fn new(id: RoomId, name: String, owner: Uuid, capacity: u16, clustered: bool) -> Self {
         Self {
             id,
             name,
@@ -93,7 +95,7 @@ impl Room {
                 closed: false,
                 remote: HashMap::new(),
                 nodes_seen: HashMap::new(),
-                outbox: Vec::new(),
+                outbox: clustered.then(Vec::new),
             }),
         }
     }
@@ -220,13 +222,17 @@ impl Room {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
                     send(&inner, slot, Outbound::Realtime(b.clone()));
                 }
-                inner.outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: false, message: b });
+                if let Some(outbox) = &mut inner.outbox {
+                    outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: false, message: b });
+                }
             }
             Some(Relay::ReliableToOthers(from, b)) => {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
                     send(&inner, slot, Outbound::Reliable(b.clone()));
                 }
-                inner.outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: true, message: b });
+                if let Some(outbox) = &mut inner.outbox {
+                    outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: true, message: b });
+                }
             }
         }
         Ok(())
@@ -251,7 +257,7 @@ impl Room {
 
     /// Events and voice queued for the other nodes since the last call.
     pub fn take_outbox(&self, node: &str) -> Vec<NodeRelay> {
-        let mut out = std::mem::take(&mut self.lock().outbox);
+        let mut out = self.lock().outbox.as_mut().map(std::mem::take).unwrap_or_default();
         for r in &mut out {
             node.clone_into(&mut r.node);
         }

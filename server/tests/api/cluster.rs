@@ -1,4 +1,5 @@
-//! Two nexus-server nodes share one room through a real nats-server; when one node dies,
+//! Two nexus-server nodes share one room — poses, events, voice — through a real
+//! nats-server; when one node dies,
 //! only its clients drop, and they carry on through the other node.
 #![allow(clippy::unwrap_used)] // helpers shared by the test unwrap like the test does
 
@@ -122,6 +123,26 @@ fn two_nodes_share_a_room_over_nats_and_survive_one_dying() {
                     break;
                 }
                 None => panic!("the wave never crossed nodes"),
+                _ => {}
+            }
+        }
+        // So does voice: a few Opus frames from ana reach ben, stamped with her slot on B.
+        let frames = nexus_net::voice::VoiceEncoder::new(nexus_net::voice::DEFAULT_BITRATE, 5)
+            .unwrap()
+            .push(&nexus_net::voice::speech_like(0.2))
+            .unwrap();
+        for v in &frames {
+            c1.send_message(&Realtime::Voice(v.clone())).await.unwrap();
+        }
+        let mut heard = 0;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while heard < frames.len() {
+            match c2.next_event(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+                Some(ClientEvent::Realtime(Realtime::Voice(v))) => {
+                    assert_eq!(v.from, ana.slot);
+                    heard += 1;
+                }
+                None => panic!("{heard} of {} voice frames crossed nodes", frames.len()),
                 _ => {}
             }
         }
