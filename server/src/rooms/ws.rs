@@ -218,7 +218,14 @@ impl Session {
                 self.moderate(slot, action);
                 Next::Continue
             }
-            ClientMsg::Bye => Next::Close,
+            ClientMsg::Bye => {
+                // A goodbye leaves the room now; only a dropped connection waits to resume.
+                if let Some((room, m)) = self.room.take() {
+                    room.leave(m);
+                    self.hub.forget(&self.resume_token);
+                }
+                Next::Close
+            }
         }
     }
 

@@ -285,6 +285,9 @@ async fn a_dropped_client_resumes_its_slot() {
             _ => {}
         }
     }
+    // A goodbye leaves at once (no resume wait): B sees A go.
+    a2.close().await;
+    control(&mut b, |m| *m == ServerMsg::MemberLeft { slot }).await;
     // Someone else's token cannot take the slot.
     let ServerMsg::Welcome { resume_token: b_token, .. } = b.welcome.clone() else { panic!() };
     let stranger = RoomClient::connect(&url, &ua.token, Some(b_token)).await.unwrap();
