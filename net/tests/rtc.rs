@@ -28,8 +28,15 @@ async fn offer_answer_opens_both_channels_and_carries_bytes() {
     assert!(offer.contains("m=application"), "the offer negotiates SCTP data channels");
     let (server, mut server_events, answer) = RtcPeer::answer(&offer, &udp).await.unwrap();
     let (client, mut client_events) = pending.accept(&answer).await.unwrap();
-    until(&mut client_events, |e| *e == RtcEvent::Open(Channel::Realtime)).await;
-    until(&mut client_events, |e| *e == RtcEvent::Open(Channel::Events)).await;
+    // Both channels open, in either order.
+    let mut open = Vec::new();
+    while open.len() < 2 {
+        if let RtcEvent::Open(c) = until(&mut client_events, |e| matches!(e, RtcEvent::Open(_))).await
+            && !open.contains(&c)
+        {
+            open.push(c);
+        }
+    }
     // The unreliable channel may drop; send until one arrives.
     let mut got = None;
     for _ in 0..50 {
