@@ -19,7 +19,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::rtc::{Channel, RtcEvent, RtcPeer};
+use super::rtc::{Channel, RtcEvent, RtcPeer, next_event as next_rtc};
 use crate::control::{self, ClientMsg, HandshakeReject, MemberInfo, RoomId, ServerMsg, Slot};
 use crate::error::DecodeError;
 use crate::link::ClientLink;
@@ -469,12 +469,5 @@ impl RoomClient {
     /// Drop the connection abruptly, as a crash or network loss would (no `bye`).
     pub fn abort(self) {
         drop(self);
-    }
-}
-
-async fn next_rtc(events: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<RtcEvent> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }

@@ -244,3 +244,12 @@ impl RtcPeer {
         self.pc.close().await;
     }
 }
+
+/// The next event of an optional peer's stream; never resolves while there is no peer (so
+/// it can sit in a `select!` beside the WebSocket before WebRTC is set up).
+pub async fn next_event(events: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<RtcEvent> {
+    match events {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

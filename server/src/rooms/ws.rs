@@ -22,7 +22,7 @@ use nexus_net::control::{
 };
 use nexus_net::error::ProtocolError;
 use nexus_net::realtime::MAX_REALTIME_BYTES;
-use nexus_net::transport::rtc::{Channel, RtcEvent, RtcPeer};
+use nexus_net::transport::rtc::{Channel, RtcEvent, RtcPeer, next_event as next_rtc};
 use tokio::sync::mpsc;
 
 use super::core::JoinError;
@@ -423,13 +423,6 @@ impl Session {
         if let Some(peer) = self.rtc.peer.write().await.take() {
             peer.close().await;
         }
-    }
-}
-
-async fn next_rtc(events: &mut Option<mpsc::Receiver<RtcEvent>>) -> Option<RtcEvent> {
-    match events {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
     }
 }
 
