@@ -23,7 +23,7 @@ use crate::error::ProtocolError;
 pub const MAGIC: &str = "NEXUS-VR";
 /// The protocol version this build speaks. Bump on any wire change; the golden files
 /// under `net/tests/golden/` pin the current one.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Largest control message accepted, in bytes.
 pub const MAX_CONTROL_BYTES: usize = 64 * 1024;
 /// The WebSocket path the server serves the protocol on.

@@ -338,8 +338,10 @@ pub(crate) fn write_snapshot_header(
     if let Some((seq, root)) = root {
         w.write(u32::from(seq), 16);
         write_mm(w, root.position);
+        // A full turn is 65,536 steps; the value wraps, so every decoded yaw (in [0, 2π))
+        // re-encodes to the same bits.
         let yaw = finite_or_zero(root.yaw).rem_euclid(std::f32::consts::TAU);
-        w.write(((yaw / std::f32::consts::TAU) * 65_535.0).round() as u32, 16);
+        w.write(((yaw / std::f32::consts::TAU) * 65_536.0).round() as u32 & 0xFFFF, 16);
     }
     w.write(entries.min(255) as u32, 8);
 }
@@ -473,7 +475,7 @@ pub fn decode(bytes: &[u8], baselines: &History, sender_slot: u16) -> Result<Rea
             let root = if r.bit()? {
                 let input = r.read(16)? as u16;
                 let position = read_mm(&mut r)?;
-                let yaw = r.read(16)? as f32 / 65_535.0 * std::f32::consts::TAU;
+                let yaw = r.read(16)? as f32 / 65_536.0 * std::f32::consts::TAU;
                 Some((input, RootState { position, yaw }))
             } else {
                 None
