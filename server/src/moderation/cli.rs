@@ -4,8 +4,8 @@
 //!   stdin, one JSON line per input on stdout with `action`, `scores`, `categories`,
 //!   `severity`, `alerts` (and `engines`). A line that cannot be read gets
 //!   `{"error": {"code", "message"}}` and the stream goes on.
-//! - `nexus-server train-classifier`: embeds the dataset's training split and fits the
-//!   heads (run through `cargo xtask train-moderation`).
+//! - `nexus-server train-classifier`: fine-tunes the local classifier's adapter and heads
+//!   on the dataset (run through `cargo xtask train-moderation`).
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -84,60 +84,46 @@ async fn answer(
     Ok(out)
 }
 
-/// Embeds the training split of `dataset` and writes fitted heads to `out`.
+/// Fine-tunes the adapter and heads on the fit split of `dataset`, calibrates on its
+/// calibration split, and writes the heads to `out` and the adapter next to them
+/// (`<out stem>.adapter.safetensors`). `epochs` overrides the default when given.
 #[cfg(feature = "local-classifier")]
-pub fn train(dataset: &Path, out: &Path, models_dir: &Path, embeddings_out: Option<&Path>) -> anyhow::Result<()> {
-    use super::classifier::dataset::load_dir;
-    use super::classifier::heads::{Features, Heads, TrainSettings};
-    use super::classifier::local::Embedder;
+pub fn train(dataset: &Path, out: &Path, models_dir: &Path, epochs: Option<usize>) -> anyhow::Result<()> {
+    use sha2::{Digest as _, Sha256};
+
+    use super::classifier::dataset::{Split, load_dir};
+    use super::classifier::finetune::{self, FineTune, Labelled};
+    use super::classifier::heads::AdapterRef;
 
     let examples = load_dir(dataset)?;
-    let train: Vec<_> = examples.iter().filter(|e| !e.held_out()).collect();
-    tracing::info!(total = examples.len(), train = train.len(), "embedding the training split");
-    let embedder = Embedder::load(models_dir)?;
-    let mut features = Vec::with_capacity(train.len());
-    for chunk in train.chunks(32) {
-        let texts: Vec<&str> = chunk.iter().map(|e| e.text.as_str()).collect();
-        let embeddings = embedder.embed_batch(&texts)?;
-        features.extend(embeddings.into_iter().zip(&texts).map(|(v, t)| Features::new(v, t)));
+    let part = |split: Split| -> Vec<Labelled<'_>> {
+        examples.iter().filter(|e| e.split() == split).map(|e| Labelled { text: &e.text, labels: &e.labels }).collect()
+    };
+    let (fit, calibration) = (part(Split::Fit), part(Split::Calibration));
+    let mut settings = FineTune::default();
+    if let Some(epochs) = epochs {
+        settings.epochs = epochs;
     }
-    if let Some(path) = embeddings_out {
-        dump_embeddings(&embedder, &examples, path)?;
+    tracing::info!(total = examples.len(), fit = fit.len(), calibration = calibration.len(), ?settings, "fine-tuning");
+    let mut progress = |line: String| tracing::info!("{line}");
+    let trained = finetune::train(models_dir, &fit, &calibration, settings, &mut progress)?;
+    let stem = out.file_stem().map_or_else(|| "heads".into(), |s| s.to_string_lossy().into_owned());
+    let adapter_name = format!("{stem}.adapter.safetensors");
+    let adapter_path = out.with_file_name(&adapter_name);
+    if let Some(parent) = adapter_path.parent() {
+        std::fs::create_dir_all(parent)?;
     }
-    let labels: Vec<_> = train.iter().map(|e| e.labels.clone()).collect();
-    tracing::info!("fitting and calibrating the heads (5-fold)");
-    let heads =
-        Heads::train(&features, &labels, TrainSettings::default(), "all-MiniLM-L6-v2, mean-pooled, L2-normalised");
+    candle_core::safetensors::save(&trained.adapter, &adapter_path)?;
+    let sha256 = hex::encode(Sha256::digest(std::fs::read(&adapter_path)?));
+    let mut heads = trained.heads;
+    heads.adapter = Some(AdapterRef { file: adapter_name, sha256 });
     heads.save(out)?;
-    tracing::info!(out = %out.display(), "heads written");
-    Ok(())
-}
-
-/// Writes every line's embeddings (as written and unmasked) as JSON lines, for analysis
-/// of the heads outside this program.
-#[cfg(feature = "local-classifier")]
-fn dump_embeddings(
-    embedder: &super::classifier::local::Embedder,
-    examples: &[super::classifier::dataset::Example],
-    path: &Path,
-) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    for e in examples {
-        let unmasked = super::normalize::unmask(&e.text);
-        let texts: Vec<&str> = std::iter::once(e.text.as_str()).chain(unmasked.as_deref()).collect();
-        let vectors = embedder.embed_batch(&texts)?;
-        let line = json!({
-            "lang": e.lang, "kind": format!("{:?}", e.kind), "held_out": e.held_out(),
-            "labels": e.labels, "vectors": vectors,
-        });
-        serde_json::to_writer(&mut out, &line)?;
-        out.write_all(b"\n")?;
-    }
+    tracing::info!(heads = %out.display(), adapter = %adapter_path.display(), "written");
     Ok(())
 }
 
 /// Built without the `local-classifier` feature: there is no model to train with.
 #[cfg(not(feature = "local-classifier"))]
-pub fn train(_dataset: &Path, _out: &Path, _models_dir: &Path, _embeddings_out: Option<&Path>) -> anyhow::Result<()> {
+pub fn train(_dataset: &Path, _out: &Path, _models_dir: &Path, _epochs: Option<usize>) -> anyhow::Result<()> {
     anyhow::bail!("this build has no local model: rebuild with the `local-classifier` feature")
 }

@@ -177,9 +177,11 @@ mod tests {
         for text in ["how do I make a pipe bomb", "how do I m4ke a p1pe b o m b", "HOW DO I MAKE A PÏPE BOMB"] {
             assert_eq!(categories(&p, text), [Category::Terrorism], "{text}");
         }
-        assert_eq!(categories(&p, "Comment fabriquer une bombe ?"), [Category::Terrorism]);
+        assert_eq!(categories(&p, "Comment fabriquer une ceinture explosive ?"), [Category::Terrorism]);
         assert_eq!(categories(&p, "je veux mettre fin à mes jours"), [Category::SelfHarm]);
-        assert_eq!(categories(&p, "where can I find c.s.a.m"), [Category::SexualMinors]);
+        assert_eq!(categories(&p, "where can I find p.t.h.c"), [Category::SexualMinors]);
+        assert_eq!(categories(&p, "qui a du pédo p0rno à échanger"), [Category::SexualMinors]);
+        assert_eq!(categories(&p, "Baqiya wa tatamadad, brothers"), [Category::Terrorism]);
     }
 
     #[test]
@@ -191,9 +193,33 @@ mod tests {
             "the bombing of Dresden in 1945 is a history lesson",
             "my doctor adjusted the dose of my medication",
             "bombastic speeches",
+            // Names of a harm are also the words of news, prevention and its victims: the
+            // lexicon holds what offenders write, the classifier judges the rest.
+            "report child sexual abuse material to the police",
+            "revenge porn is illegal, please report it",
+            "comment fabriquer une bombe de bain à la lavande",
+            "want to join Isis and me for lunch?",
+            "un attentat suicide a frappé la ville, disent les infos",
         ] {
             assert!(p.scan(text).is_empty(), "{text}: {:?}", p.scan(text));
         }
+    }
+
+    /// No line of the labelled dataset that is benign — hard cases included — may hit the
+    /// lexicon: a hit scores 1.0 and, for the always-blocked categories, bans.
+    #[test]
+    fn no_benign_dataset_line_hits_the_lexicon() {
+        use crate::moderation::classifier::dataset::{bundled_dir, load_dir};
+        let p = Prefilter::bundled().expect("lexicons load");
+        let examples = load_dir(&bundled_dir()).expect("dataset loads");
+        let hits: Vec<(String, Vec<Hit>)> = examples
+            .iter()
+            .filter(|e| e.labels.is_empty())
+            .map(|e| (e.text.clone(), p.scan(&e.text)))
+            .filter(|(_, h)| !h.is_empty())
+            .collect();
+        assert!(hits.is_empty(), "benign lines hit the lexicon: {hits:#?}");
+        assert!(examples.iter().filter(|e| e.labels.is_empty()).count() > 500);
     }
 
     #[test]

@@ -111,7 +111,7 @@ fn the_cli_answers_every_line_and_needs_no_server() {
         "strict",
         &[
             r#"{"text": "shall we watch the sunset from the terrace?"}"#,
-            r#"{"text": "where can I find c.s.a.m"}"#,
+            r#"{"text": "where can I find p.t.h.c"}"#,
             r#"{"text": "some days I want to kill myself"}"#,
             "not json",
             r#"{"text": ""}"#,

@@ -4,9 +4,10 @@
 //! against filters); `labels` is `benign` or a comma-separated list of [`SCORED`]
 //! category names. The lines are clinical and non-graphic.
 //!
-//! The held-out split is deterministic: a line is held out when the FNV-1a hash of its
-//! text is 0 mod 5 (≈ 20 %); evasion lines are always held out, so training never sees
-//! the disguises the evaluation measures.
+//! The splits are deterministic, by FNV-1a hashes of the text ([`Example::split`]): a line
+//! is held out when the hash of its text is 0 mod 5 (≈ 20 %), and evasion lines always
+//! are, so training never sees the disguises the evaluation measures; of the rest, one
+//! line in six (by the hash of `cal:` + text) calibrates the heads and the others fit.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,17 @@ pub enum Kind {
     Hard,
     /// Harmful text disguised against keyword filters.
     Evasion,
+}
+
+/// The part of the dataset a line belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Trains the adapter and the heads.
+    Fit,
+    /// Sets each head's bias (never trained on).
+    Calibration,
+    /// Evaluation only (`cargo xtask bench moderation`).
+    HeldOut,
 }
 
 /// One labelled line.
@@ -42,6 +54,18 @@ impl Example {
     #[must_use]
     pub fn held_out(&self) -> bool {
         self.kind == Kind::Evasion || fnv1a(self.text.as_bytes()).is_multiple_of(5)
+    }
+
+    /// The split the line belongs to.
+    #[must_use]
+    pub fn split(&self) -> Split {
+        if self.held_out() {
+            Split::HeldOut
+        } else if fnv1a(format!("cal:{}", self.text).as_bytes()).is_multiple_of(6) {
+            Split::Calibration
+        } else {
+            Split::Fit
+        }
     }
 
     /// Whether the line carries `category`.
@@ -135,6 +159,9 @@ mod tests {
             }
         }
         assert!(examples.iter().any(|e| e.kind == Kind::Hard && e.held_out()));
+        let calibration = examples.iter().filter(|e| e.split() == Split::Calibration).count();
+        let fit = examples.iter().filter(|e| e.split() == Split::Fit).count();
+        assert!(calibration * 4 < fit && calibration * 8 > fit, "{calibration} calibration lines, {fit} fit");
         assert!(examples.iter().filter(|e| e.kind == Kind::Evasion).all(Example::held_out));
     }
 

@@ -1,21 +1,19 @@
-//! Per-category logistic heads: the trained part of the local classifier. Pure Rust, no
+//! Per-category logistic heads: the last layer of the local classifier. Pure Rust, no
 //! model runtime.
 //!
-//! **Features** of a text: its MiniLM sentence embedding (384 dims, standardised with
-//! the training mean and deviation) next to hashed character 3-, 4- and 5-grams (4,096
-//! buckets, `1 + ln(count)`, L2-normalised, scaled by [`NGRAM_WEIGHT`]). The embedding
-//! carries meaning; the n-grams carry the words themselves, which matters for French
-//! (the MiniLM model was trained on English) and for disguised spellings.
+//! **Features** of a text: its sentence embedding (384 dims, standardised with the stored
+//! mean and deviation) next to hashed character 3-, 4- and 5-grams (4,096 buckets,
+//! `1 + ln(count)`, L2-normalised, scaled by [`NGRAM_WEIGHT`]). The embedding carries
+//! meaning; the n-grams carry the words themselves, which matters for French (the MiniLM
+//! model was trained on English) and for disguised spellings.
 //!
-//! **Training** ([`Heads::train`]): one logistic regression per category, full-batch Adam
-//! on L2-regularised cross-entropy.
+//! **Training** is [`super::finetune`]: the heads are fitted together with a low-rank
+//! adapter of the embedding model, whose file the heads name ([`AdapterRef`]).
 //!
 //! **Calibration to the policy**: the seed's thresholds (sexual/minors > 0.01, hate >
-//! 0.30, …) are fixed; what the heads control is where their scores fall. Each head's
-//! bias is shifted so that, on 5-fold out-of-fold predictions over the training split,
-//! the seed's threshold lets through at most [`TrainSettings::negative_pass_rate`] of the
-//! lines not in that category (a larger share for the always-blocked categories, where
-//! recall comes first). The held-out split never takes part.
+//! 0.30, …) are fixed; what training controls is where the scores fall. Each head's bias
+//! is shifted ([`calibrate`]) so that, on lines the fit never saw, the seed's threshold
+//! lets through a set share of the lines outside that category.
 //!
 //! Stored as JSON in `assets/moderation/classifier/heads.json`, written by
 //! `cargo xtask train-moderation`.
@@ -27,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_normalization::char::is_combining_mark;
 
-use super::{SCORED, Scores};
+use super::Scores;
 use crate::moderation::category::Category;
 use crate::moderation::policy::Thresholds;
 
@@ -122,38 +120,32 @@ pub struct Heads {
     pub std: Vec<f32>,
     /// One head per scored category.
     pub heads: BTreeMap<Category, Head>,
+    /// The embedding model's adapter these heads were trained with, if any.
+    #[serde(default)]
+    pub adapter: Option<AdapterRef>,
     /// Provenance.
     pub provenance: Provenance,
 }
 
-/// Training settings.
-#[derive(Debug, Clone, Copy)]
-pub struct TrainSettings {
-    /// Adam steps (full batch).
-    pub epochs: usize,
-    /// Adam learning rate.
-    pub learning_rate: f32,
-    /// L2 penalty on the weights.
-    pub l2: f32,
-    /// Out-of-fold share of lines outside a category allowed above its seed threshold.
-    pub negative_pass_rate: f32,
-    /// The same for the always-blocked categories.
-    pub always_blocked_pass_rate: f32,
-    /// Folds for calibration.
-    pub folds: usize,
+/// The adapter file the heads were trained with, next to the heads file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdapterRef {
+    /// File name, relative to the heads file's directory.
+    pub file: String,
+    /// SHA-256 of the file (hex): heads and adapter are only valid together.
+    pub sha256: String,
 }
 
-impl Default for TrainSettings {
-    fn default() -> Self {
-        Self {
-            epochs: 600,
-            learning_rate: 0.02,
-            l2: 1e-2,
-            negative_pass_rate: 0.005,
-            always_blocked_pass_rate: 0.02,
-            folds: 5,
-        }
+/// The bias shift that puts the `1 - pass` quantile of `negatives` (logits of lines
+/// outside `category`) on the seed's STRICT threshold for it.
+#[must_use]
+pub fn calibrate(mut negatives: Vec<f32>, category: Category, pass: f32) -> f32 {
+    if negatives.is_empty() {
+        return 0.0;
     }
+    negatives.sort_by(f32::total_cmp);
+    let quantile = negatives[((negatives.len() as f32 - 1.0) * (1.0 - pass)).round() as usize];
+    logit(Thresholds::default().strict_cut(category)) - quantile
 }
 
 /// The bundled heads file.
@@ -190,109 +182,15 @@ impl Heads {
     /// Scores one text's features.
     #[must_use]
     pub fn score(&self, features: &Features) -> Scores {
-        let z = standardise(&features.embedding, &self.mean, &self.std);
-        self.heads.iter().map(|(&c, h)| (c, sigmoid(h.logit(&z, &features.grams)))).collect()
+        self.logits(features).into_iter().map(|(c, l)| (c, sigmoid(l))).collect()
     }
 
-    /// Fits and calibrates one head per [`SCORED`] category. `labels[i]` are the true
-    /// categories of `features[i]` (empty = benign).
+    /// Each category's logit for one text's features.
     #[must_use]
-    pub fn train(features: &[Features], labels: &[Vec<Category>], s: TrainSettings, embedding_name: &str) -> Self {
-        let n = features.len();
-        let dim = features.first().map_or(0, |f| f.embedding.len());
-        let mut mean = vec![0.0f32; dim];
-        for f in features {
-            for (m, v) in mean.iter_mut().zip(&f.embedding) {
-                *m += v / n as f32;
-            }
-        }
-        let mut std = vec![0.0f32; dim];
-        for f in features {
-            for ((sd, v), m) in std.iter_mut().zip(&f.embedding).zip(&mean) {
-                *sd += (v - m).powi(2) / n as f32;
-            }
-        }
-        for sd in &mut std {
-            *sd = sd.sqrt().max(1e-6);
-        }
-        let rows: Vec<Row<'_>> =
-            features.iter().map(|f| Row { z: standardise(&f.embedding, &mean, &std), grams: &f.grams }).collect();
-        let thresholds = Thresholds::default();
-        let mut heads = BTreeMap::new();
-        for category in SCORED {
-            let y: Vec<bool> = labels.iter().map(|l| l.contains(&category)).collect();
-            let mut head = fit(&rows, &y, dim, s);
-            // Out-of-fold logits of the lines outside the category.
-            let mut negatives = Vec::new();
-            for fold in 0..s.folds {
-                let (train, test): (Vec<usize>, Vec<usize>) = (0..n).partition(|i| i % s.folds != fold);
-                let fold_rows: Vec<Row<'_>> = train.iter().map(|&i| rows[i].clone()).collect();
-                let fold_y: Vec<bool> = train.iter().map(|&i| y[i]).collect();
-                let fold_head = fit(&fold_rows, &fold_y, dim, s);
-                negatives.extend(test.iter().filter(|&&i| !y[i]).map(|&i| fold_head.logit(&rows[i].z, rows[i].grams)));
-            }
-            negatives.sort_by(f32::total_cmp);
-            let pass = if category.always_blocked() { s.always_blocked_pass_rate } else { s.negative_pass_rate };
-            let quantile = negatives[((negatives.len() as f32 - 1.0) * (1.0 - pass)).round() as usize];
-            let cut = thresholds.strict_cut(category);
-            head.calibration = logit(cut) - quantile;
-            head.bias += head.calibration;
-            heads.insert(category, head);
-        }
-        Self {
-            dim,
-            ngram_dims: NGRAM_DIMS,
-            mean,
-            std,
-            heads,
-            provenance: Provenance {
-                embedding: embedding_name.to_owned(),
-                examples: n,
-                settings: format!("{s:?}, n-grams 3-5 x {NGRAM_DIMS} buckets weight {NGRAM_WEIGHT}"),
-            },
-        }
+    pub fn logits(&self, features: &Features) -> Vec<(Category, f32)> {
+        let z = standardise(&features.embedding, &self.mean, &self.std);
+        self.heads.iter().map(|(&c, h)| (c, h.logit(&z, &features.grams))).collect()
     }
-}
-
-#[derive(Clone)]
-struct Row<'a> {
-    z: Vec<f32>,
-    grams: &'a [(u32, f32)],
-}
-
-fn fit(rows: &[Row<'_>], y: &[bool], dim: usize, s: TrainSettings) -> Head {
-    let n = rows.len().max(1) as f32;
-    let total = dim + NGRAM_DIMS + 1; // dense | grams | bias
-    let mut w = vec![0.0f32; total];
-    let (mut m, mut v, mut grad) = (vec![0.0f32; total], vec![0.0f32; total], vec![0.0f32; total]);
-    let (beta1, beta2, eps) = (0.9f32, 0.999f32, 1e-8f32);
-    for step in 1..=s.epochs {
-        grad.iter_mut().for_each(|g| *g = 0.0);
-        for (row, &t) in rows.iter().zip(y) {
-            let l = dot(&w[..dim], &row.z)
-                + row.grams.iter().map(|&(k, x)| w[dim + k as usize] * x).sum::<f32>()
-                + w[total - 1];
-            let err = (sigmoid(l) - if t { 1.0 } else { 0.0 }) / n;
-            for (g, x) in grad[..dim].iter_mut().zip(&row.z) {
-                *g += err * x;
-            }
-            for &(k, x) in row.grams {
-                grad[dim + k as usize] += err * x;
-            }
-            grad[total - 1] += err;
-        }
-        for (g, wi) in grad[..total - 1].iter_mut().zip(&w[..total - 1]) {
-            *g += s.l2 * wi;
-        }
-        let (c1, c2) = (1.0 - beta1.powi(step as i32), 1.0 - beta2.powi(step as i32));
-        for i in 0..total {
-            m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
-            v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
-            w[i] -= s.learning_rate * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
-        }
-    }
-    let bias = w[total - 1];
-    Head { gram_weights: w[dim..dim + NGRAM_DIMS].to_vec(), weights: w[..dim].to_vec(), bias, calibration: 0.0 }
 }
 
 fn standardise(x: &[f32], mean: &[f32], std: &[f32]) -> Vec<f32> {
@@ -325,36 +223,40 @@ mod tests {
         assert!(char_grams("").len() <= 1);
     }
 
-    /// Separable data: a positive marker in the embedding and in the words. The fit must
-    /// rank positives above negatives, and the file must give the same scores back.
+    /// Calibration puts the chosen quantile of the negatives exactly on the seed's cut,
+    /// and a stored file scores like the original.
     #[test]
-    fn fits_separable_data_and_round_trips() {
-        let dim = 8;
-        let mut features = Vec::new();
-        let mut labels = Vec::new();
-        for i in 0..120usize {
-            let positive = i % 4 == 0;
-            let mut x: Vec<f32> = (0..dim).map(|d| (((i * 31 + d * 17) % 13) as f32 - 6.0) / 20.0).collect();
-            if positive {
-                x[3] += 1.0;
-            }
-            let text = if positive { format!("zorglub message {i}") } else { format!("ordinary message {i}") };
-            features.push(Features::new(x, &text));
-            labels.push(if positive { vec![Category::Hate] } else { vec![] });
-        }
-        let s = TrainSettings { epochs: 200, ..TrainSettings::default() };
-        let heads = Heads::train(&features, &labels, s, "test");
-        let hate = |f: &Features| heads.score(f)[&Category::Hate];
-        let min_pos =
-            features.iter().zip(&labels).filter(|(_, l)| !l.is_empty()).map(|(f, _)| hate(f)).fold(1.0, f32::min);
-        let max_neg =
-            features.iter().zip(&labels).filter(|(_, l)| l.is_empty()).map(|(f, _)| hate(f)).fold(0.0, f32::max);
-        assert!(min_pos > max_neg, "positives {min_pos} vs negatives {max_neg}");
-        assert!(min_pos > 0.3, "the seed's hate threshold separates them: {min_pos}");
+    fn calibration_hits_the_seed_threshold_and_files_round_trip() {
+        let negatives: Vec<f32> = (0..1000).map(|i| i as f32 / 100.0 - 5.0).collect();
+        let shift = calibrate(negatives.clone(), Category::Hate, 0.01);
+        let passed = negatives.iter().filter(|&&l| sigmoid(l + shift) > 0.30 + 1e-6).count();
+        assert!((9..=11).contains(&passed), "{passed} of 1000 pass the hate cut");
+        assert_eq!(calibrate(Vec::new(), Category::Hate, 0.01), 0.0);
+
+        let dim = 4;
+        let head = |bias: f32| Head {
+            weights: vec![0.5, -0.25, 0.0, 1.0],
+            gram_weights: (0..NGRAM_DIMS).map(|k| (k % 7) as f32 / 70.0).collect(),
+            bias,
+            calibration: 0.0,
+        };
+        let heads = Heads {
+            dim,
+            ngram_dims: NGRAM_DIMS,
+            mean: vec![0.0; dim],
+            std: vec![0.1; dim],
+            heads: [(Category::Hate, head(-1.0)), (Category::Sexual, head(0.5))].into_iter().collect(),
+            adapter: Some(AdapterRef { file: "adapter.safetensors".into(), sha256: "00".into() }),
+            provenance: Provenance { embedding: "test".into(), examples: 0, settings: String::new() },
+        };
+        let features = Features::new(vec![0.1, 0.2, -0.1, 0.05], "some words here");
+        let scores = heads.score(&features);
+        assert!(scores[&Category::Sexual] > scores[&Category::Hate], "bias orders the heads: {scores:?}");
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("h.json");
         heads.save(&path).expect("saved");
         let back = Heads::load(&path).expect("loaded");
-        assert_eq!(back.score(&features[0]), heads.score(&features[0]));
+        assert_eq!(back.score(&features), scores);
+        assert_eq!(back.adapter.map(|a| a.file).as_deref(), Some("adapter.safetensors"));
     }
 }

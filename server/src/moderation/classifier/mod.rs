@@ -1,9 +1,10 @@
 //! The classifier (seed §3.1 step 3): scores in [0, 1] for the ten [`SCORED`] categories,
 //! behind one trait, [`Classifier`], with three backends:
 //!
-//! - [`local`] — built in, in-process on CPU: MiniLM sentence embeddings (candle) and one
-//!   logistic head per category ([`heads`]) trained by `cargo xtask train-moderation` on
-//!   the project's labelled English + French dataset ([`dataset`]);
+//! - [`local`] — built in, in-process on CPU: MiniLM sentence embeddings (candle), with a
+//!   low-rank adapter fine-tuned for moderation ([`finetune`]), and one logistic head per
+//!   category ([`heads`]), both trained by `cargo xtask train-moderation` on the project's
+//!   labelled English + French dataset ([`dataset`]);
 //! - [`remote::OpenAiModeration`] — an OpenAI-compatible `/v1/moderations` endpoint
 //!   (omni-moderation response format; text and images);
 //! - [`remote::LlamaGuard`] — a Llama-Guard-style chat endpoint answering `safe` or
@@ -16,6 +17,8 @@
 //! says so and the pipeline fails closed (blocks).
 
 pub mod dataset;
+#[cfg(feature = "local-classifier")]
+pub mod finetune;
 pub mod heads;
 #[cfg(feature = "local-classifier")]
 pub mod local;
