@@ -5,8 +5,9 @@
 //! default, no configuration needed) or PostgreSQL (`NEXUS_DATABASE_URL=postgres://…`),
 //! through one code path.
 //!
-//! Not in this crate (yet): the companion, generation and cloud rendering — each arrives
-//! with its own issue as a folder beside these.
+//! The companion AI is arriving in [`companion`] (so far: its emotion state machine).
+//! Not in this crate yet: generation and cloud rendering — each arrives with its own issue
+//! as a folder beside these.
 //!
 //! ## How a request flows
 //! [`http::router`] → an extractor from [`http::extract`] turns bad input into an
@@ -40,6 +41,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod companion;
 pub mod config;
 pub mod consent;
 pub mod db;
