@@ -193,12 +193,13 @@ fn stand_point(b: &Blackboard, distance: f32) -> Vec3 {
 pub struct Controller {
     tree: Node,
     gaze_held_s: f32,
-    was_close: bool,
+    /// 0 = far, 1 = close, 2 = too close, as of the last tick.
+    zone: u8,
 }
 
 impl Default for Controller {
     fn default() -> Self {
-        Self { tree: Self::default_tree(), gaze_held_s: 0.0, was_close: false }
+        Self { tree: Self::default_tree(), gaze_held_s: 0.0, zone: 0 }
     }
 }
 
@@ -274,14 +275,12 @@ impl Controller {
         if !was_held && self.gaze_held_s >= EYE_CONTACT_S {
             felt.push(Stimulus::GazeHeld { seconds: self.gaze_held_s });
         }
-        let close = seen.distance_m < CLOSE_M;
-        if close && !self.was_close {
+        // Felt once on entering a nearer zone, not on every tick spent in it.
+        let zone = u8::from(seen.distance_m < CLOSE_M) + u8::from(seen.distance_m < TOO_CLOSE_M);
+        if zone > self.zone {
             felt.push(Stimulus::Proximity { distance_m: seen.distance_m });
         }
-        if seen.distance_m < TOO_CLOSE_M {
-            felt.push(Stimulus::Proximity { distance_m: seen.distance_m });
-        }
-        self.was_close = close;
+        self.zone = zone;
         if let Some(gesture) = user_gesture {
             felt.push(Stimulus::Gesture { gesture });
         }
@@ -347,7 +346,11 @@ mod tests {
         assert_eq!(d.activity, Activity::KeepDistance);
         let target = d.walk_to.expect("steps back");
         assert!(target.z > 0.5, "away from the user: {target}");
+        let proximity = |d: &Decision| d.felt.iter().filter(|s| matches!(s, Stimulus::Proximity { .. })).count();
         assert!(d.felt.iter().any(|s| matches!(s, Stimulus::Proximity { distance_m } if *distance_m < TOO_CLOSE_M)));
+        assert_eq!(proximity(&d), 1, "entering intimate space is felt once: {:?}", d.felt);
+        let still_near = c.tick(0.1, &near, &me, None, false, false);
+        assert_eq!(proximity(&still_near), 0, "staying there is not felt again");
     }
 
     #[test]
