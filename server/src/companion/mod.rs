@@ -6,7 +6,10 @@
 //!   giving the avatar's expression and the voice's rate and pitch;
 //! - [`behaviour`] — the behaviour tree: approach and keep a comfortable distance, face
 //!   and look at the user, converse, answer gestures, follow; proximity and gaze
-//!   detection from the user's head pose, which also feed the emotions.
+//!   detection from the user's head pose, which also feed the emotions;
+//! - [`llm`] — the language models: the embedded SmolLM2 and any OpenAI-compatible
+//!   endpoint, streamed, with the local model answering when the endpoint fails.
 
 pub mod behaviour;
 pub mod emotion;
+pub mod llm;
