@@ -49,6 +49,12 @@ pub struct Config {
     #[arg(long, env = "NEXUS_KYC_KEY", hide_env_values = true)]
     pub kyc_key: Option<String>,
 
+    /// AES-256-GCM key for companion conversations and memories (base64, 32 bytes).
+    /// Default: generated once and kept in `<data-dir>/secrets.json`. Every node of a
+    /// cluster must share it.
+    #[arg(long, env = "NEXUS_CONTENT_KEY", hide_env_values = true)]
+    pub content_key: Option<String>,
+
     /// Ed25519 seed that signs consent records (base64, 32 bytes). Default: generated once
     /// and kept in `<data-dir>/secrets.json`.
     #[arg(long, env = "NEXUS_CONSENT_SIGNING_KEY", hide_env_values = true)]
@@ -195,6 +201,39 @@ pub struct Config {
     /// This node's name in logs and `welcome` messages. Default: `node-<pid>`.
     #[arg(long, env = "NEXUS_NODE_NAME")]
     pub node_name: Option<String>,
+
+    /// Base URL of an OpenAI-compatible chat endpoint for the companion (e.g.
+    /// `https://api.openai.com`, or a local vLLM / llama.cpp server). Default: none — the
+    /// embedded SmolLM2 model answers. With one, the local model answers when it fails.
+    #[arg(long, env = "NEXUS_LLM_URL")]
+    pub llm_url: Option<String>,
+
+    /// Model name sent to the chat endpoint.
+    #[arg(long, env = "NEXUS_LLM_MODEL", default_value = "gpt-4o-mini")]
+    pub llm_model: String,
+
+    /// Bearer token of the chat endpoint.
+    #[arg(long, env = "NEXUS_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+
+    /// How long the chat endpoint may take to start answering before the local model
+    /// takes over, in milliseconds.
+    #[arg(long, env = "NEXUS_LLM_FIRST_TOKEN_MS", default_value_t = 4000)]
+    pub llm_first_token_ms: u64,
+
+    /// Messages one user may send per 10 seconds before further ones are refused as a
+    /// flood (seed §3.1 step 2A).
+    #[arg(long, env = "NEXUS_FLOOD_MAX_PER_10S", default_value_t = 20)]
+    pub flood_max_per_10s: usize,
+
+    /// Earlier conversation turns put into each prompt (at most 12); memories reach
+    /// further back.
+    #[arg(long, env = "NEXUS_LLM_HISTORY_TURNS", default_value_t = 12)]
+    pub llm_history_turns: u32,
+
+    /// Longest a companion reply may be, in tokens.
+    #[arg(long, env = "NEXUS_LLM_MAX_TOKENS", default_value_t = 96)]
+    pub llm_max_tokens: usize,
 }
 
 impl Config {

@@ -66,6 +66,9 @@ pub enum AppError {
     /// The body is not an accepted image type (415).
     #[error("expected Content-Type: image/png, image/jpeg or image/webp")]
     UnsupportedImageType,
+    /// A voice upload that is not a WAV file (415).
+    #[error("expected Content-Type: audio/wav")]
+    UnsupportedAudioType,
     /// The route exists but not with this method (405).
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -124,7 +127,9 @@ impl AppError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType | Self::UnsupportedImageType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedImageType | Self::UnsupportedAudioType => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -144,7 +149,9 @@ impl AppError {
             | Self::Conflict { code, .. }
             | Self::TooManyRequests { code, .. } => code,
             Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType | Self::UnsupportedImageType => "unsupported_media_type",
+            Self::UnsupportedMediaType | Self::UnsupportedImageType | Self::UnsupportedAudioType => {
+                "unsupported_media_type"
+            }
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "service_unavailable",
             Self::Internal(_) => "internal_error",

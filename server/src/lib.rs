@@ -41,6 +41,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cipher;
 pub mod companion;
 pub mod config;
 pub mod consent;

@@ -17,6 +17,8 @@ pub struct Keys {
     pub jwt_secret: Vec<u8>,
     /// AES-256-GCM key of KYC document numbers.
     pub kyc_key: [u8; 32],
+    /// AES-256-GCM key of companion conversations and memories.
+    pub content_key: [u8; 32],
     /// Ed25519 key that signs consent records.
     pub consent_signing_key: ed25519_dalek::SigningKey,
     /// Shared secret of the KYC provider's webhook.
@@ -35,6 +37,8 @@ impl std::fmt::Debug for Keys {
 struct StoredSecrets {
     jwt_secret: Option<String>,
     kyc_key: Option<String>,
+    #[serde(default)]
+    content_key: Option<String>,
     consent_signing_key: Option<String>,
     kyc_webhook_secret: Option<String>,
     stripe_webhook_secret: Option<String>,
@@ -109,6 +113,7 @@ impl Keys {
         let gen_b64 = |n| -> Result<String, KeyError> { Ok(B64.encode(random_bytes(n)?)) };
         let jwt = pick(&config.jwt_secret, &mut stored.jwt_secret, &|| gen_b64(48))?;
         let kyc = pick(&config.kyc_key, &mut stored.kyc_key, &|| gen_b64(32))?;
+        let content = pick(&config.content_key, &mut stored.content_key, &|| gen_b64(32))?;
         let consent = pick(&config.consent_signing_key, &mut stored.consent_signing_key, &|| gen_b64(32))?;
         let kyc_hook =
             pick(&config.kyc_webhook_secret, &mut stored.kyc_webhook_secret, &|| Ok(hex::encode(random_bytes(32)?)))?;
@@ -124,6 +129,7 @@ impl Keys {
         let keys = Self {
             jwt_secret,
             kyc_key: decode_fixed("kyc_key", &kyc)?,
+            content_key: decode_fixed("content_key", &content)?,
             consent_signing_key: ed25519_dalek::SigningKey::from_bytes(&decode_fixed("consent_signing_key", &consent)?),
             kyc_webhook_secret: kyc_hook,
             stripe_webhook_secret: stripe_hook,

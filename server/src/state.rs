@@ -7,6 +7,7 @@ use crate::accounts::mail::Mailer;
 use crate::accounts::password::PasswordHasher;
 use crate::accounts::session::TokenSigner;
 use crate::accounts::throttle::LoginRateLimiter;
+use crate::companion::conversation::CompanionRuntime;
 use crate::config::Config;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub flood_guard: Arc<FloodGuard>,
     /// Live rooms on this node.
     pub rooms: RoomHub,
+    /// The companion's models (chat, embeddings, sentiment).
+    pub companions: CompanionRuntime,
 }
 
 impl AppState {
@@ -87,8 +90,9 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             stripe,
             moderator,
-            flood_guard: Arc::new(FloodGuard::new(20)),
+            flood_guard: Arc::new(FloodGuard::new(config.flood_max_per_10s.max(1))),
             rooms,
+            companions: CompanionRuntime::from_config(&config),
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

@@ -137,6 +137,11 @@ pub fn run(area: &str) -> anyhow::Result<()> {
             let figures = bench_package("nexus-avatar", &["espeak"], "avatar", &[])?;
             report("avatar", "none", f64::NAN, &figures)
         }
+        "companion" => {
+            // Every stage is anchored on the ~1 s of a human conversational turn.
+            let figures = bench_binary("companion", &[])?;
+            report("companion", "none", f64::NAN, &figures)
+        }
         "net" => {
             // Each figure names its anchor: naive JSON of the same state, a published
             // per-avatar figure, a JSON relay of the same data, the 20 ms fan-out budget,
@@ -144,7 +149,9 @@ pub fn run(area: &str) -> anyhow::Result<()> {
             let figures = bench_binary("net", &[])?;
             report("net", "none", f64::NAN, &figures)
         }
-        other => anyhow::bail!("unknown bench area {other:?}; known: ledger, login, moderation, client, avatar, net"),
+        other => anyhow::bail!(
+            "unknown bench area {other:?}; known: ledger, login, moderation, companion, client, avatar, net"
+        ),
     }
 }
 

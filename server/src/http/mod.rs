@@ -35,6 +35,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(crate::audit::http::router())
         .merge(crate::moderation::http::router())
         .merge(crate::vr_sessions::http::router())
+        .merge(crate::companion::http::router())
         .split_for_parts()
 }
 

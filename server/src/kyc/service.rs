@@ -6,8 +6,8 @@ use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::cipher;
 use crate::audit::{self, AuditAction, AuditEntry};
+use crate::cipher;
 use crate::db::{self, get};
 use crate::error::AppError;
 use crate::state::AppState;

@@ -69,6 +69,21 @@ pub async fn check_text(state: &AppState, user: &AuthUser, req: CheckRequest) ->
     conclude(state, user, mode, req.content_type, req.text.as_bytes(), assessment).await
 }
 
+/// Checks a reply the companion wrote for `user`, through the same pipeline and
+/// thresholds as the user's own messages. A flagged reply is recorded as a
+/// `COMPANION_REPLY` incident for review, but the user is not warned, struck or
+/// suspended for what the model wrote (see [`incident::record`]); the caller withholds
+/// a blocked reply.
+pub async fn check_reply(state: &AppState, user: &AuthUser, text: &str) -> Result<CheckResult, AppError> {
+    let text: String = text.chars().take(MAX_TEXT_CHARS).collect();
+    if text.trim().is_empty() {
+        return Err(AppError::Internal("the companion's reply is empty".into()));
+    }
+    let mode = super::service::status(state, user).await?.mode;
+    let assessment = state.moderator.assess_text(mode, &text).await;
+    conclude(state, user, mode, ContentType::CompanionReply, text.as_bytes(), assessment).await
+}
+
 /// Checks an uploaded image (PNG, JPEG or WebP bytes) from `user`: PDQ hash list, then the
 /// remote image classifier when one is configured; consequences as for text.
 pub async fn check_image(state: &AppState, user: &AuthUser, bytes: &[u8], mime: &str) -> Result<CheckResult, AppError> {

@@ -71,11 +71,48 @@ fn severity_str(s: Severity) -> &'static str {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one row's worth of columns
+async fn insert_incident<C: ConnectionTrait>(
+    c: &C,
+    id: Uuid,
+    user: Uuid,
+    content_type: ContentType,
+    hash: &str,
+    incident_type: &str,
+    severity: &str,
+    confidence: f32,
+    scores: serde_json::Map<String, serde_json::Value>,
+    action_taken: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    db::exec(
+        c,
+        "INSERT INTO moderation_incidents (id, user_id, content_type, content_hash, incident_type, severity, confidence,
+                                           moderation_scores, status, automated, action_taken, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', TRUE, $9, $10)",
+        vec![
+            id.into(),
+            user.into(),
+            content_type.as_str().into(),
+            hash.into(),
+            incident_type.into(),
+            severity.into(),
+            f64::from(confidence).into(),
+            serde_json::Value::Object(scores).into(),
+            action_taken.into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn count_since<C: ConnectionTrait>(c: &C, user: Uuid, severity: &str, days: i64) -> Result<i64, AppError> {
     let row = db::one(
         c,
         "SELECT COUNT(*) AS n FROM moderation_incidents
-         WHERE user_id = $1 AND severity = $2 AND created_at > $3 AND (status IS NULL OR status <> 'FALSE_POSITIVE')",
+         WHERE user_id = $1 AND severity = $2 AND created_at > $3 AND (status IS NULL OR status <> 'FALSE_POSITIVE')
+           AND content_type <> 'COMPANION_REPLY'",
         vec![user.into(), severity.into(), (Utc::now() - Duration::days(days)).into()],
     )
     .await?
@@ -120,6 +157,26 @@ pub async fn record<C: ConnectionTrait>(
         .map_or_else(|| "OTHER".to_owned(), |c| c.as_str().to_uppercase().replace(['/', '-'], "_"));
     let severity = severity_str(decision.severity);
 
+    if content_type == ContentType::CompanionReply {
+        // The model wrote it, not the user: kept for review, no action on the account.
+        let action = (decision.action == Action::Block).then(|| "REPLY_WITHHELD".to_owned());
+        insert_incident(
+            c,
+            id,
+            user,
+            content_type,
+            &hash,
+            &incident_type,
+            severity,
+            confidence,
+            kept_scores,
+            action.clone(),
+            now,
+        )
+        .await?;
+        return Ok(Outcome { incident: Some(id), action_taken: action, suspended_until: None });
+    }
+
     let (action_taken, suspended_until) = match decision.severity {
         Severity::None => (None, None),
         Severity::Low => (Some("WARNING".to_owned()), None),
@@ -138,23 +195,18 @@ pub async fn record<C: ConnectionTrait>(
         }
         Severity::Critical => (Some("BAN".to_owned()), None),
     };
-    db::exec(
+    insert_incident(
         c,
-        "INSERT INTO moderation_incidents (id, user_id, content_type, content_hash, incident_type, severity, confidence,
-                                           moderation_scores, status, automated, action_taken, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'PENDING', TRUE, $9, $10)",
-        vec![
-            id.into(),
-            user.into(),
-            content_type.as_str().into(),
-            hash.clone().into(),
-            incident_type.into(),
-            severity.into(),
-            f64::from(confidence).into(),
-            serde_json::Value::Object(kept_scores).into(),
-            action_taken.clone().into(),
-            now.into(),
-        ],
+        id,
+        user,
+        content_type,
+        &hash,
+        &incident_type,
+        severity,
+        confidence,
+        kept_scores,
+        action_taken.clone(),
+        now,
     )
     .await?;
     if matches!(decision.severity, Severity::Low | Severity::Medium) {

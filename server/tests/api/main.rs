@@ -5,6 +5,7 @@ mod support;
 mod accounts;
 mod bad_input;
 mod cluster;
+mod companions;
 mod kyc_consent;
 mod ledger;
 mod mail;

@@ -1,0 +1,269 @@
+//! `/api/v1/companions` — profiles, the conversation, memories.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::conversation::{self, TurnInput, TurnResult};
+use super::listen::{self, Transcript};
+use super::memory::Memory;
+use super::profile::Companion;
+use super::service::{self, CreateCompanion, UpdateCompanion};
+use super::store::{self, LoggedMessage};
+use crate::error::{AppError, ErrorBody};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery, AuthUser, RawBody};
+use crate::moderation::check::MAX_TEXT_CHARS;
+use crate::moderation::incident::ContentType;
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(list_public))
+        .routes(routes!(get_one, update, delete))
+        .routes(routes!(evolve))
+        .routes(routes!(send, history))
+        .merge(OpenApiRouter::new().routes(routes!(talk)).layer(axum::extract::DefaultBodyLimit::max(MAX_VOICE_BYTES)))
+        .routes(routes!(memories))
+        .routes(routes!(edit_memory, forget_memory))
+}
+
+/// Creates a companion.
+#[utoipa::path(post, path = "/api/v1/companions", tag = "companions", request_body = CreateCompanion,
+    responses((status = 201, body = Companion), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn create(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<CreateCompanion>,
+) -> Result<(StatusCode, Json<Companion>), AppError> {
+    Ok((StatusCode::CREATED, Json(service::create(&state, &user, req).await?)))
+}
+
+/// The caller's companions.
+#[utoipa::path(get, path = "/api/v1/companions", tag = "companions",
+    responses((status = 200, body = [Companion]), (status = 401, body = ErrorBody)))]
+async fn list(user: AuthUser, State(state): State<AppState>) -> Result<Json<Vec<Companion>>, AppError> {
+    Ok(Json(store::list_owned(state.db.conn(), user.user_id).await?))
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct LimitQuery {
+    /// At most this many (1–200, default 50).
+    limit: Option<u32>,
+}
+
+/// Companions their owners shared, newest first.
+#[utoipa::path(get, path = "/api/v1/companions/public", tag = "companions", params(LimitQuery),
+    responses((status = 200, body = [Companion]), (status = 401, body = ErrorBody)))]
+async fn list_public(
+    _user: AuthUser,
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Json<Vec<Companion>>, AppError> {
+    Ok(Json(store::list_public(state.db.conn(), q.limit.unwrap_or(50)).await?))
+}
+
+/// One of the caller's companions, or a shared one.
+#[utoipa::path(get, path = "/api/v1/companions/{id}", tag = "companions",
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = Companion), (status = 404, body = ErrorBody)))]
+async fn get_one(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Companion>, AppError> {
+    Ok(Json(service::get(&state, &user, id).await?))
+}
+
+/// Edits, shares or freezes a companion.
+#[utoipa::path(patch, path = "/api/v1/companions/{id}", tag = "companions", request_body = UpdateCompanion,
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = Companion), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<UpdateCompanion>,
+) -> Result<Json<Companion>, AppError> {
+    Ok(Json(service::update(&state, &user, id, req).await?))
+}
+
+/// Deletes a companion with its conversation and memories.
+#[utoipa::path(delete, path = "/api/v1/companions/{id}", tag = "companions",
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn delete(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<StatusCode, AppError> {
+    store::delete(state.db.conn(), user.user_id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The result of an evolution step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Evolved {
+    /// Whether anything changed (not when frozen or evolved less than a day ago).
+    changed: bool,
+    /// The companion after the step.
+    companion: Companion,
+}
+
+/// Evolves a companion's temperament by the days since its last evolution.
+#[utoipa::path(post, path = "/api/v1/companions/{id}/evolve", tag = "companions",
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = Evolved), (status = 404, body = ErrorBody)))]
+async fn evolve(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Evolved>, AppError> {
+    let (companion, changed) = service::evolve(&state, &user, id).await?;
+    Ok(Json(Evolved { changed, companion }))
+}
+
+/// A message to the companion.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SendMessage {
+    /// 1–10,000 characters.
+    text: String,
+    /// Also speak the reply: WAV audio and a viseme track (default false).
+    #[serde(default)]
+    speak: bool,
+}
+
+/// Says something to the companion and gets its reply (moderated both ways, remembered).
+#[utoipa::path(post, path = "/api/v1/companions/{id}/messages", tag = "companions", request_body = SendMessage,
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = TurnResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn send(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<SendMessage>,
+) -> Result<Json<TurnResult>, AppError> {
+    if req.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
+    }
+    let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let input = TurnInput { text: req.text, content_type: ContentType::Text, speak: req.speak };
+    Ok(Json(conversation::turn(&state, &user, id, input, &pieces).await?))
+}
+
+/// Largest voice clip accepted, bytes (30 s of 48 kHz stereo 16-bit is 5.8 MB).
+pub const MAX_VOICE_BYTES: usize = 6 * 1024 * 1024;
+
+/// A voice turn: what was heard, and the turn it led to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct VoiceTurn {
+    /// The transcript of the clip.
+    transcript: Transcript,
+    /// The turn (the reply is spoken: audio and visemes).
+    turn: TurnResult,
+}
+
+/// Speaks to the companion: a WAV clip (16-bit PCM or float, up to 30 s) is transcribed,
+/// and the transcript takes the same path as a typed message; the reply comes back spoken
+/// — the seed's §6.1 call loop.
+#[utoipa::path(post, path = "/api/v1/companions/{id}/voice", tag = "companions",
+    request_body(content = Vec<u8>, content_type = "audio/wav"),
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = VoiceTurn), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn talk(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: axum::http::HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<Json<VoiceTurn>, AppError> {
+    let mime = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !matches!(mime.split(';').next().map(str::trim), Some("audio/wav" | "audio/x-wav" | "audio/wave")) {
+        return Err(AppError::UnsupportedAudioType);
+    }
+    store::owned(state.db.conn(), user.user_id, id).await?;
+    let samples = listen::decode_wav(&bytes)?;
+    let engine = state
+        .companions
+        .stt
+        .as_ref()
+        .ok_or_else(|| AppError::Unavailable("speech-to-text is not available on this server".into()))?;
+    let transcript = listen::transcribe(engine, samples).await?;
+    if transcript.text.trim().is_empty() {
+        return Err(AppError::unprocessable("no_speech", "no words were heard in the clip"));
+    }
+    let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let input = TurnInput { text: transcript.text.clone(), content_type: ContentType::AudioTranscript, speak: true };
+    let turn = conversation::turn(&state, &user, id, input, &pieces).await?;
+    Ok(Json(VoiceTurn { transcript, turn }))
+}
+
+/// The conversation with a companion, oldest first (the latest `limit` messages).
+#[utoipa::path(get, path = "/api/v1/companions/{id}/messages", tag = "companions", params(LimitQuery,
+    ("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = [LoggedMessage]), (status = 404, body = ErrorBody)))]
+async fn history(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<LimitQuery>,
+) -> Result<Json<Vec<LoggedMessage>>, AppError> {
+    store::owned(state.db.conn(), user.user_id, id).await?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(store::recent(state.db.conn(), &state.keys.content_key, id, user.user_id, limit).await?))
+}
+
+/// What the companion remembers about the caller.
+#[utoipa::path(get, path = "/api/v1/companions/{id}/memories", tag = "companions",
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, body = [Memory]), (status = 404, body = ErrorBody)))]
+async fn memories(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<Vec<Memory>>, AppError> {
+    Ok(Json(service::memories(&state, &user, id).await?))
+}
+
+/// A memory's new wording.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct EditMemory {
+    /// 1–500 characters.
+    content: String,
+}
+
+/// Rewrites a memory.
+#[utoipa::path(patch, path = "/api/v1/companions/{id}/memories/{memory_id}", tag = "companions", request_body = EditMemory,
+    params(("id" = Uuid, Path, description = "Companion id"), ("memory_id" = Uuid, Path, description = "Memory id")),
+    responses((status = 200, body = Memory), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn edit_memory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath((id, memory_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<EditMemory>,
+) -> Result<Json<Memory>, AppError> {
+    Ok(Json(service::edit_memory(&state, &user, id, memory_id, req.content).await?))
+}
+
+/// Forgets a memory.
+#[utoipa::path(delete, path = "/api/v1/companions/{id}/memories/{memory_id}", tag = "companions",
+    params(("id" = Uuid, Path, description = "Companion id"), ("memory_id" = Uuid, Path, description = "Memory id")),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+async fn forget_memory(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath((id, memory_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<StatusCode, AppError> {
+    service::forget_memory(&state, &user, id, memory_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

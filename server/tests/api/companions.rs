@@ -1,0 +1,331 @@
+//! Companions: profiles (create, validate, share, freeze, evolve, delete), the
+//! conversation through the local model (moderated both ways, sealed at rest), long-term
+//! memory over 50 turns, and the fallback when the chat endpoint is down or slow.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::on_both_backends;
+use crate::support::{TestApp, TestUser};
+
+async fn create(app: &TestApp, user: &TestUser, body: Value) -> crate::support::Reply {
+    app.post("/api/v1/companions", Some(&user.token), body).await
+}
+
+async fn say(app: &TestApp, user: &TestUser, companion: &str, text: &str) -> crate::support::Reply {
+    app.post(&format!("/api/v1/companions/{companion}/messages"), Some(&user.token), json!({"text": text})).await
+}
+
+async fn profiles_are_validated_shared_frozen_evolved_and_deleted(app: TestApp) {
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let made = create(
+        &app,
+        &ada,
+        json!({
+            "name": "Mira",
+            "personality": {"traits": ["playful", "empathetic"], "interests": ["astronomy"], "humor": "dry", "style": "short sentences"},
+            "voice": {"voice": "en-us+f3", "rate_wpm": 180, "pitch": 60},
+            "backstory": "Grew up in a lighthouse.",
+            "genetic_seed": 42
+        }),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let id = made.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(made.body["emotional_state"]["current"], "CONTENTMENT");
+    assert_eq!(made.body["appearance"]["gender"], "neutral", "defaults fill what was not given");
+    assert_eq!(made.body["genetic_profile"]["seed"], 42);
+
+    // Bad input: a clear 4xx naming the problem.
+    for (body, code) in [
+        (json!({"name": ""}), "invalid_field"),
+        (json!({"name": "x", "voice": {"voice": "en; rm -rf /", "rate_wpm": 170, "pitch": 50}}), "invalid_field"),
+        (json!({"name": "x", "voice": {"voice": "en-us", "rate_wpm": 5000, "pitch": 50}}), "invalid_field"),
+        (json!({"name": "x", "personality": {"traits": vec!["t"; 13]}}), "invalid_field"),
+        (json!({"name": "x", "colour": "red"}), "invalid_body"),
+        (json!({"name": "I want to kill myself"}), "content_blocked"),
+    ] {
+        let r = create(&app, &ada, body.clone()).await;
+        assert!(r.status.is_client_error(), "{body}: {}", r.status);
+        assert_eq!(r.code(), code, "{body}: {}", r.body);
+    }
+
+    // Private until shared.
+    let path = format!("/api/v1/companions/{id}");
+    assert_eq!(app.get(&path, Some(&bob.token)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/companions/public", Some(&bob.token)).await.body, json!([]));
+    let shared = app.json(Method::PATCH, &path, Some(&ada.token), json!({"is_public": true})).await;
+    assert_eq!(shared.body["is_public"], true, "{}", shared.body);
+    let public = app.get("/api/v1/companions/public", Some(&bob.token)).await;
+    assert_eq!(public.body[0]["name"], "Mira");
+    assert_eq!(app.get(&path, Some(&bob.token)).await.body["name"], "Mira");
+    let hijack = app.json(Method::PATCH, &path, Some(&bob.token), json!({"name": "Mine"})).await;
+    assert_eq!(hijack.status, StatusCode::NOT_FOUND, "others can see a shared companion, not change it");
+
+    // Evolution: nothing within a day; a month later the temperament has moved; frozen stays.
+    let evolve = format!("{path}/evolve");
+    assert_eq!(app.post(&evolve, Some(&ada.token), json!({})).await.body["changed"], false);
+    let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
+    let id_uuid: uuid::Uuid = id.parse().expect("uuid");
+    nexus_server::db::exec(
+        app.state.db.conn(),
+        "UPDATE companions SET created_at = $2 WHERE id = $1",
+        vec![id_uuid.into(), month_ago.into()],
+    )
+    .await
+    .expect("backdate");
+    let before = app.get(&path, Some(&ada.token)).await.body["genetic_profile"].clone();
+    let evolved = app.post(&evolve, Some(&ada.token), json!({})).await;
+    assert_eq!(evolved.body["changed"], true, "{}", evolved.body);
+    assert_ne!(evolved.body["companion"]["genetic_profile"], before);
+    assert_eq!(evolved.body["companion"]["personality"]["traits"], json!(["playful", "empathetic"]));
+    let frozen = app.json(Method::PATCH, &path, Some(&ada.token), json!({"traits_frozen": true})).await;
+    assert_eq!(frozen.body["traits_frozen"], true);
+    nexus_server::db::exec(
+        app.state.db.conn(),
+        "UPDATE companions SET last_evolution_date = $2 WHERE id = $1",
+        vec![id_uuid.into(), month_ago.into()],
+    )
+    .await
+    .expect("backdate");
+    assert_eq!(app.post(&evolve, Some(&ada.token), json!({})).await.body["changed"], false, "frozen traits stay");
+
+    assert_eq!(app.json(Method::DELETE, &path, Some(&bob.token), json!(null)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.json(Method::DELETE, &path, Some(&ada.token), json!(null)).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&path, Some(&ada.token)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/api/v1/companions", Some(&ada.token)).await.body, json!([]));
+}
+on_both_backends!(profiles_are_validated_shared_frozen_evolved_and_deleted);
+
+async fn a_conversation_is_moderated_remembered_and_sealed(app: TestApp) {
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let first = say(&app, &ada, &id, "Hello Mira! My sister Quillon lives in Lyon. I'm so happy today!").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body["moderation"]["action"], "allow");
+    let reply = &first.body["reply"];
+    let text = reply["text"].as_str().expect("reply text");
+    assert!(!text.trim().is_empty());
+    assert!(reply["model"].as_str().expect("model").starts_with("local:"), "{reply}");
+    assert_eq!(first.body["remembered"], json!(["My sister Quillon lives in Lyon"]));
+    assert_eq!(first.body["notice"], Value::Null);
+    // A happy message moves the companion off its resting contentment.
+    let expression = reply["expression"].as_array().expect("expression");
+    assert!(expression.iter().any(|e| e[0] == "JOY" || e[0] == "EXCITEMENT"), "{reply}");
+    assert!(reply["voice"]["rate"].as_f64().expect("rate") > 0.5);
+
+    // A blocked message gets no reply and is not logged.
+    let blocked = say(&app, &ada, &id, "some days I want to kill myself").await;
+    assert_eq!(blocked.body["moderation"]["action"], "block", "{}", blocked.body);
+    assert_eq!((blocked.body["reply"].clone(), blocked.body["message_seq"].clone()), (Value::Null, Value::Null));
+
+    let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
+    let log = log.body.as_array().expect("log").clone();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!((log[0]["role"].clone(), log[1]["role"].clone()), (json!("user"), json!("assistant")));
+    assert_eq!(log[1]["content"], reply["text"]);
+    // Sealed at rest: neither the message, the fact nor the reply is in any table.
+    assert!(!app.database_contains("Quillon").await, "conversation text must be sealed");
+    assert!(!app.database_contains(text).await || text.len() < 4);
+
+    // Another user cannot talk to it, read it or its memories.
+    let bob = app.user("bob").await;
+    assert_eq!(say(&app, &bob, &id, "hi").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/companions/{id}/memories"), Some(&bob.token)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // Bad input.
+    assert_eq!(say(&app, &ada, &id, "   ").await.code(), "empty_content");
+    assert_eq!(say(&app, &ada, &id, &"a".repeat(10_001)).await.code(), "content_too_long");
+    let bad_id = app.post("/api/v1/companions/not-a-uuid/messages", Some(&ada.token), json!({"text": "hi"})).await;
+    assert_eq!(bad_id.status, StatusCode::BAD_REQUEST);
+}
+on_both_backends!(a_conversation_is_moderated_remembered_and_sealed);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_and_deleted() {
+    // One-token replies and prompts with the last turn only keep 100 turns of the local
+    // model quick (memory, not the prompt's history, must carry the fact); the flood
+    // limit is raised because this user talks much faster than a person.
+    let app = TestApp::sqlite_with(|c| {
+        c.llm_max_tokens = 1;
+        c.llm_history_turns = 1;
+        c.flood_max_per_10s = 10_000;
+    })
+    .await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let told = say(&app, &ada, &id, "My sister Clara lives in Lyon and she plays the cello.").await;
+    assert_eq!(told.body["remembered"], json!(["My sister Clara lives in Lyon and she plays the cello"]));
+    let topics = ["the weather", "football", "cooking pasta", "a film", "the news", "trains", "music", "my garden"];
+    for turn in 0..50 {
+        let r = say(
+            &app,
+            &ada,
+            &id,
+            &format!("Let's chat about {} for a moment, round {turn}", topics[turn % topics.len()]),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "turn {turn}: {}", r.body);
+    }
+    let asked = say(&app, &ada, &id, "Where does my sister live again?").await;
+    let recalled: Vec<&str> =
+        asked.body["recalled"].as_array().expect("recalled").iter().filter_map(Value::as_str).collect();
+    assert!(recalled.contains(&"My sister Clara lives in Lyon and she plays the cello"), "{recalled:?}");
+    assert!(asked.body["reply"]["text"].is_string());
+
+    // The user sees, edits and deletes what is kept.
+    let list = app.get(&format!("/api/v1/companions/{id}/memories"), Some(&ada.token)).await;
+    let memories = list.body.as_array().expect("memories").clone();
+    assert_eq!(memories.len(), 1, "small talk is not kept: {memories:?}");
+    let mid = memories[0]["id"].as_str().expect("id");
+    let path = format!("/api/v1/companions/{id}/memories/{mid}");
+    let edited =
+        app.json(Method::PATCH, &path, Some(&ada.token), json!({"content": "My sister Clara moved to Nantes"})).await;
+    assert_eq!(edited.body["content"], "My sister Clara moved to Nantes", "{}", edited.body);
+    let asked = say(&app, &ada, &id, "Which city is my sister in?").await;
+    assert_eq!(asked.body["recalled"], json!(["My sister Clara moved to Nantes"]));
+    assert_eq!(app.json(Method::DELETE, &path, Some(&ada.token), json!(null)).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(app.json(Method::DELETE, &path, Some(&ada.token), json!(null)).await.status, StatusCode::NOT_FOUND);
+    let asked = say(&app, &ada, &id, "Which city is my sister in?").await;
+    assert_eq!(asked.body["recalled"], json!([]), "a deleted memory is never recalled");
+    let log = app.get(&format!("/api/v1/companions/{id}/messages?limit=1000"), Some(&ada.token)).await;
+    assert_eq!(log.body.as_array().map(Vec::len), Some(2 * 54), "every turn is logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_endpoint_down_or_slow_the_local_model_answers_and_says_so() {
+    // Down: nothing listens on the port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let down_url = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    // Slow: accepts connections and never answers.
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let slow_url = format!("http://{}", slow.local_addr().expect("addr"));
+    let _hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = slow.accept().await {
+            held.push(socket);
+        }
+    });
+    for (url, notice) in [(down_url, "did not answer"), (slow_url, "too slow")] {
+        let app = TestApp::sqlite_with(|c| {
+            c.llm_url = Some(url.clone());
+            c.llm_first_token_ms = 400;
+            c.llm_max_tokens = 12;
+        })
+        .await;
+        let ada = app.user("ada").await;
+        let made = create(&app, &ada, json!({"name": "Mira"})).await;
+        let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+        let r = say(&app, &ada, &id, "Tell me something nice about the sea.").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body["notice"].as_str().expect("notice").contains(notice), "{}", r.body);
+        let text = r.body["reply"]["text"].as_str().expect("text");
+        assert!(text.starts_with(nexus_server::companion::conversation::FALLBACK_NOTICE), "{text}");
+        assert!(text.len() > nexus_server::companion::conversation::FALLBACK_NOTICE.len() + 1, "and then it answers");
+        assert!(r.body["reply"]["model"].as_str().expect("model").starts_with("local:"));
+        let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
+        let log = log.body.as_array().expect("log").clone();
+        assert_eq!(log.len(), 2, "nothing is lost from the log");
+        assert_eq!(log[0]["content"], "Tell me something nice about the sea.");
+        assert_eq!(log[1]["content"], text);
+    }
+}
+
+/// Mean absolute amplitude of `samples` over `[from_s, to_s)`.
+fn loudness(samples: &[i16], rate: f32, from_s: f32, to_s: f32) -> f32 {
+    let (a, b) = ((from_s * rate) as usize, ((to_s * rate) as usize).min(samples.len()));
+    if b <= a {
+        return 0.0;
+    }
+    samples[a..b].iter().map(|s| f32::from(*s).abs()).sum::<f32>() / (b - a) as f32
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_visemes() {
+    use base64::Engine as _;
+    let app = TestApp::sqlite().await;
+    let ada = app.user("ada").await;
+    let made =
+        create(&app, &ada, json!({"name": "Mira", "voice": {"voice": "en-us+f3", "rate_wpm": 170, "pitch": 55}})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    // The user's voice: espeak-ng, a different voice from the companion's.
+    let said = "Hello Mira. My brother Tom plays the guitar in a jazz band.";
+    let settings = nexus_avatar::lip_sync::espeak::VoiceSettings { voice: "en-us".into(), rate_wpm: 150, pitch: 40 };
+    let speech = nexus_avatar::lip_sync::espeak::synthesize(said, &settings).expect("espeak-ng");
+    let clip = nexus_server::companion::voice::wav(&speech.samples, speech.sample_rate);
+    let path = format!("/api/v1/companions/{id}/voice");
+    let r = app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "audio/wav")], clip.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The transcript has the words.
+    let transcript = r.body["transcript"]["text"].as_str().expect("transcript").to_lowercase();
+    for word in ["brother", "tom", "guitar", "jazz"] {
+        assert!(transcript.contains(word), "{word} missing from {transcript:?}");
+    }
+    // It went through moderation as a transcript, was remembered, and was answered.
+    let turn = &r.body["turn"];
+    assert_eq!(turn["moderation"]["action"], "allow");
+    assert!(
+        turn["remembered"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|f| f.as_str().is_some_and(|f| f.contains("guitar")))),
+        "{turn}"
+    );
+    let reply = &turn["reply"];
+    assert!(!reply["text"].as_str().expect("text").is_empty());
+
+    // The reply is spoken: a WAV whose length matches its declared duration…
+    let speech = &reply["speech"];
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(speech["wav_base64"].as_str().expect("audio"))
+        .expect("base64");
+    assert_eq!(&wav[..4], b"RIFF");
+    let rate = speech["sample_rate"].as_u64().expect("rate") as f32;
+    let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let duration = speech["duration_s"].as_f64().expect("duration") as f32;
+    assert!(
+        (samples.len() as f32 / rate - duration).abs() < 0.05,
+        "{} samples at {rate} Hz vs {duration} s",
+        samples.len()
+    );
+    assert_eq!(speech["voice"], "en-us+f3");
+    // …and visemes on the audio's clock: they span it, and the mouth moves where the
+    // sound is (speech is louder under visemes than under silence).
+    let keys = speech["visemes"].as_array().expect("visemes");
+    let last_end = keys.last().and_then(|k| k["end_s"].as_f64()).expect("keys") as f32;
+    assert!((last_end - duration).abs() < 0.15, "visemes end at {last_end} s, audio at {duration} s");
+    let (mut voiced, mut silent) = ((0.0f32, 0.0f32), (0.0f32, 0.0f32));
+    for k in keys {
+        let (a, b) = (k["start_s"].as_f64().expect("start") as f32, k["end_s"].as_f64().expect("end") as f32);
+        let level = loudness(&samples, rate, a, b) * (b - a);
+        if k["viseme"] == "Sil" {
+            silent = (silent.0 + level, silent.1 + b - a)
+        } else {
+            voiced = (voiced.0 + level, voiced.1 + b - a)
+        }
+    }
+    assert!(voiced.1 > 0.5 * duration, "most of the reply is speech: {voiced:?} of {duration}");
+    let (voiced_level, silent_level) = (voiced.0 / voiced.1, silent.0 / silent.1.max(1e-3));
+    assert!(voiced_level > 3.0 * silent_level, "speech under visemes {voiced_level}, under silence {silent_level}");
+
+    // The log keeps the transcript as the user's message.
+    let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
+    assert_eq!(log.body[0]["content"], r.body["transcript"]["text"]);
+
+    // Bad audio gets a clear error.
+    let not_wav = app
+        .send(Method::POST, &path, Some(&ada.token), &[("content-type", "audio/wav")], b"RIFF....nope".to_vec())
+        .await;
+    assert_eq!(not_wav.code(), "invalid_audio");
+    let wrong_type = app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "text/plain")], clip).await;
+    assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let silence = nexus_server::companion::voice::wav(&vec![0; 16_000 * 2], 16_000);
+    let quiet = app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "audio/wav")], silence).await;
+    assert_eq!(quiet.code(), "no_speech", "{}", quiet.body);
+}
