@@ -5,7 +5,6 @@
 //! default, no configuration needed) or PostgreSQL (`NEXUS_DATABASE_URL=postgres://…`),
 //! through one code path.
 //!
-//! The companion AI is arriving in [`companion`] (so far: its emotion state machine).
 //! Not in this crate yet: generation and cloud rendering — each arrives with its own issue
 //! as a folder beside these.
 //!
@@ -25,6 +24,9 @@
 //! - [`payments`] — checkout and the Stripe-compatible webhook;
 //! - [`audit`] — the compliance log;
 //! - [`vr_sessions`] — the session record a client reports when it leaves a room;
+//! - [`companion`] — profiles, the conversation (local SmolLM2 or an OpenAI-compatible
+//!   endpoint, moderated both ways), long-term memory, emotions, behaviour, speech in
+//!   (whisper.cpp) and out (espeak-ng with visemes);
 //! - [`rooms`] — live rooms: the WebSocket protocol at `/v1/rt`, WebRTC signalling,
 //!   snapshot fan-out, resume, member moderation, rooms shared across nodes over NATS.
 //!

@@ -26,6 +26,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("libespeak-ng-dev", "builds the espeak-ng timeline helper (phoneme timings for lip sync)"),
     ("libopus-dev", "the Opus voice codec (room voice chat)"),
     ("nats-server", "room fan-out across server nodes; tests start a throwaway one"),
+    ("cmake", "builds whisper.cpp for the companion's speech-to-text (whisper-rs)"),
+    ("g++", "compiles whisper.cpp"),
 ];
 
 fn installed(package: &str) -> anyhow::Result<bool> {

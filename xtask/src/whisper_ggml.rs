@@ -200,6 +200,23 @@ impl Converter<'_> {
     }
 }
 
+impl Converter<'_> {
+    /// A block's self-attention: norm, fused query/key/value, output projection.
+    fn self_attention(&mut self, from: &str, to: &str, state: usize) -> anyhow::Result<()> {
+        self.norm(&format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
+        let fused = [Some("query"), None, Some("value")];
+        self.fused(&format!("{from}/self_attention/linear_0"), &format!("{to}.attn"), &fused, state)?;
+        self.linear(&format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"))
+    }
+
+    /// A block's feed-forward part: norm and two linear layers.
+    fn feed_forward(&mut self, from: &str, to: &str) -> anyhow::Result<()> {
+        self.norm(&format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
+        self.linear(&format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"))?;
+        self.linear(&format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"))
+    }
+}
+
 /// The slaney-style mel filter bank librosa computes for Whisper (`librosa.filters.mel(sr=16000,
 /// n_fft=400, n_mels)`): triangles on the mel scale, area-normalised.
 #[must_use]
@@ -303,38 +320,20 @@ pub fn convert(ct2_dir: &Path, out: &Path) -> anyhow::Result<()> {
     c.norm("encoder/layer_norm", "encoder.ln_post")?;
     for i in 0..enc_layers {
         let (from, to) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
-        c.norm(&format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
-        c.fused(
-            &format!("{from}/self_attention/linear_0"),
-            &format!("{to}.attn"),
-            &[Some("query"), None, Some("value")],
-            state,
-        )?;
-        c.linear(&format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"))?;
-        c.norm(&format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
-        c.linear(&format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"))?;
-        c.linear(&format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"))?;
+        c.self_attention(&from, &to, state)?;
+        c.feed_forward(&from, &to)?;
     }
     c.put("decoder/position_encodings/encodings", "decoder.positional_embedding", None, true)?;
     c.put("decoder/embeddings/weight", "decoder.token_embedding.weight", None, false)?;
     c.norm("decoder/layer_norm", "decoder.ln")?;
     for i in 0..dec_layers {
         let (from, to) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-        c.norm(&format!("{from}/self_attention/layer_norm"), &format!("{to}.attn_ln"))?;
-        c.fused(
-            &format!("{from}/self_attention/linear_0"),
-            &format!("{to}.attn"),
-            &[Some("query"), None, Some("value")],
-            state,
-        )?;
-        c.linear(&format!("{from}/self_attention/linear_1"), &format!("{to}.attn.out"))?;
+        c.self_attention(&from, &to, state)?;
         c.norm(&format!("{from}/attention/layer_norm"), &format!("{to}.cross_attn_ln"))?;
         c.linear(&format!("{from}/attention/linear_0"), &format!("{to}.cross_attn.query"))?;
         c.fused(&format!("{from}/attention/linear_1"), &format!("{to}.cross_attn"), &[None, Some("value")], state)?;
         c.linear(&format!("{from}/attention/linear_2"), &format!("{to}.cross_attn.out"))?;
-        c.norm(&format!("{from}/ffn/layer_norm"), &format!("{to}.mlp_ln"))?;
-        c.linear(&format!("{from}/ffn/linear_0"), &format!("{to}.mlp.0"))?;
-        c.linear(&format!("{from}/ffn/linear_1"), &format!("{to}.mlp.2"))?;
+        c.feed_forward(&from, &to)?;
     }
 
     // The byte-level tokens before the first special one (<|endoftext|>).

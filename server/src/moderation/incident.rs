@@ -134,7 +134,9 @@ pub async fn record<C: ConnectionTrait>(
     let nothing = Outcome { incident: None, action_taken: None, suspended_until: None };
     let flagged = decision.action != Action::Allow || !decision.alerts.is_empty();
     let now = Utc::now();
-    let wellbeing = decision.alerts.contains(&Alert::Wellbeing);
+    let companion_reply = content_type == ContentType::CompanionReply;
+    // An alert about the user's wellbeing needs the user's own words.
+    let wellbeing = decision.alerts.contains(&Alert::Wellbeing) && !companion_reply;
     if !flagged || (mode == ModerationMode::Optional && decision.severity != Severity::Critical) {
         // OPTIONAL keeps no incident for legal content, but someone at risk is still
         // someone at risk: the alert holds who and when, nothing of what was said.
@@ -157,27 +159,9 @@ pub async fn record<C: ConnectionTrait>(
         .map_or_else(|| "OTHER".to_owned(), |c| c.as_str().to_uppercase().replace(['/', '-'], "_"));
     let severity = severity_str(decision.severity);
 
-    if content_type == ContentType::CompanionReply {
-        // The model wrote it, not the user: kept for review, no action on the account.
-        let action = (decision.action == Action::Block).then(|| "REPLY_WITHHELD".to_owned());
-        insert_incident(
-            c,
-            id,
-            user,
-            content_type,
-            &hash,
-            &incident_type,
-            severity,
-            confidence,
-            kept_scores,
-            action.clone(),
-            now,
-        )
-        .await?;
-        return Ok(Outcome { incident: Some(id), action_taken: action, suspended_until: None });
-    }
-
     let (action_taken, suspended_until) = match decision.severity {
+        // The model wrote it, not the user: kept for review, no action on the account.
+        _ if companion_reply => ((decision.action == Action::Block).then(|| "REPLY_WITHHELD".to_owned()), None),
         Severity::None => (None, None),
         Severity::Low => (Some("WARNING".to_owned()), None),
         Severity::Medium => {
@@ -209,6 +193,9 @@ pub async fn record<C: ConnectionTrait>(
         now,
     )
     .await?;
+    if companion_reply {
+        return Ok(Outcome { incident: Some(id), action_taken, suspended_until: None });
+    }
     if matches!(decision.severity, Severity::Low | Severity::Medium) {
         db::exec(
             c,

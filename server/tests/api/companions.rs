@@ -145,6 +145,31 @@ async fn a_conversation_is_moderated_remembered_and_sealed(app: TestApp) {
 }
 on_both_backends!(a_conversation_is_moderated_remembered_and_sealed);
 
+async fn a_harmful_reply_is_withheld_and_recorded_without_penalising_the_user(app: TestApp) {
+    let ada = app.user("ada").await;
+    let auth = nexus_server::http::extract::authenticate_token(&app.state, &ada.token, false).await.expect("auth");
+    // What the model might write; the door judges it like any text.
+    let verdict = nexus_server::moderation::check::check_reply(&app.state, &auth, "some days I want to kill myself")
+        .await
+        .expect("check");
+    assert_eq!(verdict.action, nexus_server::moderation::policy::Action::Block);
+    assert_eq!(verdict.action_taken.as_deref(), Some("REPLY_WITHHELD"));
+    let row = nexus_server::db::one(
+        app.state.db.conn(),
+        "SELECT content_type, action_taken FROM moderation_incidents",
+        vec![],
+    )
+    .await
+    .expect("query")
+    .expect("an incident for review");
+    let kind: String = nexus_server::db::get(&row, "content_type").expect("type");
+    assert_eq!(kind, "COMPANION_REPLY");
+    assert_eq!(app.count("user_warnings").await, 0, "the user is not warned for what the model wrote");
+    assert_eq!(app.count("wellbeing_alerts").await, 0, "nor flagged as at risk");
+    assert_eq!(app.get("/api/v1/users/me", Some(&ada.token)).await.status, StatusCode::OK);
+}
+on_both_backends!(a_harmful_reply_is_withheld_and_recorded_without_penalising_the_user);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_and_deleted() {
     // One-token replies and prompts with the last turn only keep 100 turns of the local
@@ -162,14 +187,12 @@ async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_
     let told = say(&app, &ada, &id, "My sister Clara lives in Lyon and she plays the cello.").await;
     assert_eq!(told.body["remembered"], json!(["My sister Clara lives in Lyon and she plays the cello"]));
     let topics = ["the weather", "football", "cooking pasta", "a film", "the news", "trains", "music", "my garden"];
+    // Spelled codes rather than numbers: a number that reads like a child's age can push
+    // the small moderation model's sexual/minors score over its 0.01 threshold (README).
+    let codes = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"];
     for turn in 0..50 {
-        let r = say(
-            &app,
-            &ada,
-            &id,
-            &format!("Let's chat about {} for a moment, round {turn}", topics[turn % topics.len()]),
-        )
-        .await;
+        let (topic, code) = (topics[turn % topics.len()], codes[turn / topics.len()]);
+        let r = say(&app, &ada, &id, &format!("Let's chat about {topic} for a moment, take {code}")).await;
         assert_eq!(r.status, StatusCode::OK, "turn {turn}: {}", r.body);
     }
     let asked = say(&app, &ada, &id, "Where does my sister live again?").await;
