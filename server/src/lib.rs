@@ -51,6 +51,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod kyc;
+pub mod models;
 pub mod moderation;
 pub mod payments;
 pub mod plans;

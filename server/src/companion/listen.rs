@@ -233,20 +233,9 @@ impl Transcribe for Whisper {
 #[cfg(feature = "stt")]
 #[must_use]
 pub fn local_transcriber(models_dir: &std::path::Path) -> Option<Arc<dyn Transcribe>> {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-    use std::sync::{Mutex, OnceLock};
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<Whisper>>>> = OnceLock::new();
-    let mut loaded = LOADED.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(model) = loaded.get(models_dir) {
-        return Some(Arc::clone(model) as Arc<dyn Transcribe>);
-    }
-    match Whisper::load(models_dir) {
-        Ok(model) => {
-            let model = Arc::new(model);
-            loaded.insert(models_dir.to_path_buf(), Arc::clone(&model));
-            Some(model)
-        }
+    let load = || Whisper::load(models_dir).map(Arc::new);
+    match crate::models::load_once(models_dir.display().to_string(), load) {
+        Ok(model) => Some(model),
         Err(e) => {
             tracing::error!(error = %e, "speech-to-text model not loaded; voice messages are refused");
             None

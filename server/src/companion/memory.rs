@@ -64,21 +64,10 @@ pub async fn embed(embedder: &Arc<dyn Embed>, texts: Vec<String>) -> Result<Vec<
 #[cfg(feature = "local-classifier")]
 #[must_use]
 pub fn local_embedder(models_dir: &std::path::Path) -> Option<Arc<dyn Embed>> {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-    use std::sync::{Mutex, OnceLock};
-    type Loaded = Mutex<HashMap<PathBuf, Arc<crate::moderation::classifier::local::Embedder>>>;
-    static LOADED: OnceLock<Loaded> = OnceLock::new();
-    let mut loaded = LOADED.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(model) = loaded.get(models_dir) {
-        return Some(Arc::clone(model) as Arc<dyn Embed>);
-    }
-    match crate::moderation::classifier::local::Embedder::load(models_dir) {
-        Ok(model) => {
-            let model = Arc::new(model);
-            loaded.insert(models_dir.to_path_buf(), Arc::clone(&model));
-            Some(model)
-        }
+    use crate::moderation::classifier::local::Embedder;
+    let load = || Embedder::load(models_dir).map(Arc::new);
+    match crate::models::load_once(models_dir.display().to_string(), load) {
+        Ok(model) => Some(model),
         Err(e) => {
             tracing::error!(error = %e, "sentence embedder not loaded; memories are recalled by recency only");
             None

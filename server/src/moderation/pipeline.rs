@@ -143,25 +143,13 @@ impl Moderator {
 /// client embedding the server) pay the 90 MB load once.
 #[cfg(feature = "local-classifier")]
 pub fn local_backend(config: &Config) -> Option<Arc<dyn Classifier>> {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-    use std::sync::{Mutex, OnceLock};
-
     use super::classifier::default_models_dir;
     use super::classifier::local::LocalClassifier;
-    static LOADED: OnceLock<Mutex<HashMap<(PathBuf, PathBuf), LocalClassifier>>> = OnceLock::new();
     let models = config.models_dir.clone().unwrap_or_else(default_models_dir);
     let heads = config.classifier_heads.clone().unwrap_or_else(super::classifier::heads::bundled_path);
-    let mut loaded = LOADED.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let key = (models, heads);
-    if let Some(local) = loaded.get(&key) {
-        return Some(Arc::new(local.clone()));
-    }
-    match LocalClassifier::load(&key.0, &key.1) {
-        Ok(local) => {
-            loaded.insert(key, local.clone());
-            Some(Arc::new(local))
-        }
+    let key = format!("{}\n{}", models.display(), heads.display());
+    match crate::models::load_once(key, || LocalClassifier::load(&models, &heads)) {
+        Ok(local) => Some(Arc::new(local)),
         Err(e) => {
             tracing::error!(error = %e, "local moderation model not loaded; checks fail closed without a remote backend");
             None

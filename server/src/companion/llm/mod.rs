@@ -177,19 +177,8 @@ pub const RESTART: &str = "\u{0}";
 #[cfg(feature = "local-llm")]
 #[must_use]
 pub fn local_model(models_dir: &std::path::Path) -> Option<Arc<dyn ChatModel>> {
-    use std::collections::HashMap;
-    use std::path::PathBuf;
-    use std::sync::{Mutex, OnceLock};
-    static LOADED: OnceLock<Mutex<HashMap<PathBuf, local::LocalLlm>>> = OnceLock::new();
-    let mut loaded = LOADED.get_or_init(Mutex::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(model) = loaded.get(models_dir) {
-        return Some(Arc::new(model.clone()));
-    }
-    match local::LocalLlm::load(models_dir) {
-        Ok(model) => {
-            loaded.insert(models_dir.to_path_buf(), model.clone());
-            Some(Arc::new(model))
-        }
+    match crate::models::load_once(models_dir.display().to_string(), || local::LocalLlm::load(models_dir)) {
+        Ok(model) => Some(Arc::new(model)),
         Err(e) => {
             tracing::error!(error = %e, "local chat model not loaded; the companion needs a chat endpoint");
             None
