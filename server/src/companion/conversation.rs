@@ -219,8 +219,8 @@ pub async fn turn(
     // Emotion: time has passed since the last turn, then the message is felt.
     let mut feeling = companion.emotional_state.clone();
     feeling.temperament = companion.temperament();
-    #[allow(clippy::cast_precision_loss)] // milliseconds of an hour at most
-    let idle = (now - companion.updated_at).num_milliseconds().clamp(0, 3_600_000) as f32 / 1000.0;
+    #[allow(clippy::cast_precision_loss)] // clamped to an hour just below
+    let idle = (now - companion.updated_at).num_milliseconds().max(0) as f32 / 1000.0;
     feeling.advance(idle.min(MAX_IDLE_S));
     let sentiment = super::sentiment::read(&text);
     feeling.feel(Stimulus::Sentiment { valence: sentiment.valence, arousal: sentiment.arousal });
@@ -259,6 +259,10 @@ pub async fn turn(
         }
     };
     let (tag, mut said) = persona::split_tag(&generated.text);
+    if said.is_empty() {
+        // The model wrote only a tag or an aside: nothing to say, but not an error.
+        said = "…".to_owned();
+    }
     let mut reply_moderation = "allow";
     // The reply goes through the same door; a withheld reply is tried once more.
     let mut verdict = check::check_reply(state, user, &said).await?;
@@ -277,9 +281,6 @@ pub async fn turn(
         reply_moderation = "replaced";
     } else if verdict.action == Action::Warn {
         reply_moderation = "warn";
-    }
-    if said.is_empty() {
-        said = "…".to_owned();
     }
     if let Some(e) = &generated.fell_back {
         result.notice = Some(match e {
