@@ -92,6 +92,8 @@ pub struct Options {
     pub room_timeout: Duration,
     /// Write per-frame timings here at exit.
     pub bench_report: Option<PathBuf>,
+    /// A WAV clip to say to the companion when the room opens.
+    pub say: Option<PathBuf>,
 }
 
 /// Why the run ended badly (the exit code is non-zero). Shared, because `App::run` hands
@@ -150,6 +152,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         screenshot,
         room_timeout,
         bench_report,
+        say,
     } = options;
     let title = "Nexus — café terrace".to_owned();
     // Fixed-length runs (tests, screenshots, the bench) compile every render pipeline
@@ -230,7 +233,10 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         .insert_resource(crate::session::SessionStats::new(headset, settings.graphics.quality))
         .insert_resource(crate::session::FrameTimings::new(bench_report))
         .insert_resource(DirectionalLightShadowMap { size: shadow_map_size(settings.graphics.quality) })
-        .insert_resource(crate::ui::chat::ChatState::default());
+        .insert_resource(crate::ui::chat::ChatState::default())
+        .insert_resource(crate::microphone::SayOnEntry(say))
+        .init_non_send::<crate::microphone::Microphone>()
+        .add_plugins(crate::conversation::ConversationPlugin);
     if let Ok(s) = services {
         app.insert_resource(s);
     }
@@ -287,7 +293,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
             )
                 .run_if(in_state(AppState::SignIn)),
         )
-        .add_systems(OnEnter(AppState::Room), enter_room)
+        .add_systems(OnEnter(AppState::Room), (enter_room, crate::microphone::say_on_entry))
         .add_systems(PreUpdate, (place_user, place_xr_root).after(RigSystems::Apply))
         .add_systems(
             Update,
@@ -298,7 +304,15 @@ pub fn build(options: Options) -> (App, ActiveSource) {
                 crate::ui::chat::render_status,
                 crate::ui::vignette::update,
                 crate::companion::look_at_user,
-                crate::companion::drive.before(nexus_avatar::plugin::AvatarSystems::Animate),
+                crate::microphone::push_to_talk,
+                (
+                    crate::conversation::add_minds,
+                    crate::conversation::see_gestures,
+                    crate::conversation::on_answers,
+                    crate::conversation::think,
+                )
+                    .chain()
+                    .before(nexus_avatar::plugin::AvatarSystems::Animate),
                 crate::session::track,
             )
                 .run_if(in_state(AppState::Room)),
@@ -347,6 +361,8 @@ fn spawn_user(commands: &mut Commands, offscreen: Option<Handle<Image>>, quality
         Transform::from_xyz(0.0, 1.6, 2.6),
         // Shadow detail follows the user's eyes, also when the camera renders offscreen.
         bevy::camera::ShadowLodOrigin,
+        // The companion's voice is heard from where it stands (ears 18 cm apart).
+        SpatialListener::new(0.18),
     ));
     if let Some(image) = offscreen {
         camera.insert((RenderTarget::Image(image.into()), IsDefaultUiCamera));

@@ -2,15 +2,12 @@
 //! (`assets/avatars/companion.glb`, made by `cargo xtask gen-avatar`), animated by
 //! [`nexus_avatar::plugin::AvatarPlugin`] — full-body IK from a standing head pose with a
 //! slow breathing sway, a friendly resting expression, blinking, and head and eyes that
-//! follow the user. When the asset is missing the client falls back to a plainly
+//! follow the user (what it does and feels is [`crate::conversation`]'s). When the asset is missing the client falls back to a plainly
 //! temporary humanoid made of capsules and says so.
 
 use bevy::prelude::*;
 
-use nexus_avatar::face::emotion::{Emotion, EmotionMix};
-use nexus_avatar::ik::OPENXR_TO_MODEL;
-use nexus_avatar::plugin::{Avatar, AvatarDrive, AvatarSpawn, spawn_avatar};
-use nexus_avatar::pose::Pose;
+use nexus_avatar::plugin::{AvatarSpawn, spawn_avatar};
 use nexus_avatar::skeleton::Skeleton;
 
 use crate::room::RoomEntity;
@@ -136,31 +133,6 @@ pub fn spawn_placeholder(
             });
         })
         .id()
-}
-
-/// Drives the companion's avatar: a standing head pose with a slow breathing sway,
-/// turned (within a comfortable range) towards the user, eyes on the user's eyes, and a
-/// content resting expression.
-pub fn drive(
-    time: Res<Time>,
-    user: Query<&GlobalTransform, With<crate::app::UserHead>>,
-    mut companions: Query<(&GlobalTransform, &Avatar, &mut AvatarDrive), With<CompanionAvatar>>,
-) {
-    let Ok(user) = user.single() else { return };
-    let Ok((body, avatar, mut drive)) = companions.single_mut() else { return };
-    let t = time.elapsed_secs();
-    let eyes = avatar.skeleton().proportions.eye_height();
-    let base = Vec3::new(0.01 * (0.6 * t).sin(), eyes + 0.004 * (1.6 * t).sin(), 0.0);
-    let user_local = body.affine().inverse().transform_point3(user.translation());
-    let to_user = user_local - base;
-    let yaw = to_user.x.atan2(to_user.z).clamp(-1.0, 1.0);
-    let pitch = to_user.y.atan2(Vec2::new(to_user.x, to_user.z).length()).clamp(-0.4, 0.4);
-    let facing = Quat::from_euler(EulerRot::YXZ, yaw, -pitch, 0.0);
-    drive.targets.head = Pose::new(base, facing * OPENXR_TO_MODEL);
-    drive.look_at = Some(user_local);
-    if drive.emotions.0.is_empty() {
-        drive.emotions = EmotionMix::single(Emotion::Contentment, 0.6);
-    }
 }
 
 /// Turns the companion's head towards the user's head, within a comfortable neck range.

@@ -25,7 +25,9 @@
 pub mod app;
 pub mod comfort;
 pub mod companion;
+pub mod conversation;
 pub mod input;
+pub mod microphone;
 pub mod rig;
 pub mod room;
 pub mod services;

@@ -57,6 +57,10 @@ struct Cli {
     /// Write per-frame CPU timings (JSON) here at exit (used by `cargo xtask bench client`).
     #[arg(long)]
     bench_report: Option<PathBuf>,
+    /// Say this WAV clip to the companion when the room opens (as if spoken into the
+    /// microphone; hold V to speak live).
+    #[arg(long, value_name = "FILE.wav")]
+    say: Option<PathBuf>,
     /// Render the companion's avatar in poses and expressions, offscreen, into this folder
     /// (one PNG per shot), and exit.
     #[arg(long, value_name = "DIR")]
@@ -161,6 +165,7 @@ fn main() -> ExitCode {
         screenshot: cli.screenshot,
         room_timeout: Duration::from_secs(120),
         bench_report: cli.bench_report,
+        say: cli.say,
     });
     let failure = app.world().get_resource::<RunFailure>().cloned().unwrap_or_default();
     // `run` hands the app to the runner; the embedded server stops when it drops the world

@@ -43,7 +43,8 @@ pub struct Shot {
 
 /// A wrist pose whose fingers point along `fingers` with the back of the hand towards
 /// `back` (OpenXR wrist frame: −Z along the fingers, +Y out of the back).
-fn wrist(at: Vec3, fingers: Vec3, back: Vec3) -> Pose {
+#[must_use]
+pub fn wrist(at: Vec3, fingers: Vec3, back: Vec3) -> Pose {
     let z = -fingers.normalize();
     let y = back.normalize();
     Pose::new(at, Quat::from_mat3(&Mat3::from_cols(y.cross(z), y, z)))

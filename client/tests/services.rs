@@ -1,7 +1,7 @@
 //! Services as the client uses them, against real nexus-server instances: the embedded one
 //! (in-process, SQLite in a temp dir) and the same server reached as a remote one over
-//! HTTP. Register, sign in, remember the sign-in across restarts, send a chat message
-//! through moderation, store the session record; an unreachable server is a clear error.
+//! HTTP. Register, sign in, remember the sign-in across restarts, talk to the companion
+//! (typed and spoken; moderated, answered, spoken back), store the session record; an unreachable server is a clear error.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,18 @@ fn next_event(s: &Services) -> ServiceEvent {
         }
         assert!(Instant::now() < deadline, "no service event within {WAIT:?}");
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The next event, waiting as long as a conversation turn may take.
+fn next_turn(s: &Services) -> ServiceEvent {
+    let deadline = Instant::now() + nexus_client::services::api::TURN_TIMEOUT;
+    loop {
+        if let Some(ev) = s.poll_events().into_iter().next() {
+            return ev;
+        }
+        assert!(Instant::now() < deadline, "no answer within the turn timeout");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -47,16 +59,68 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
         other => panic!("expected SignedIn, got {other:?}"),
     }
 
-    // A chat message goes through the server's moderation and comes back with a verdict.
-    embedded.send_message("Bonjour ! Il fait beau sur la terrasse aujourd'hui.".into());
-    match next_event(&embedded) {
-        ServiceEvent::MessageChecked { outcome: Ok(v), .. } => {
-            assert!(["allow", "warn", "block"].contains(&v.action.as_str()), "{v:?}");
-            if std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_some() {
-                assert_eq!(v.action, "allow", "a friendly message passes: {v:?}");
+    // A chat message to the companion (the first one, "Mira", is created): moderated,
+    // answered by the embedded model, spoken with a viseme track on the audio's clock.
+    let models = std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_some();
+    embedded.send_message("My sister lives in Lyon and paints murals.".into());
+    match next_turn(&embedded) {
+        ServiceEvent::Answered { said, spoken: false, companion, outcome: Ok(turn) } => {
+            assert_eq!(
+                (said.as_deref(), companion.as_deref()),
+                (Some("My sister lives in Lyon and paints murals."), Some("Mira"))
+            );
+            assert!(["allow", "warn", "block"].contains(&turn.moderation.action.as_str()), "{turn:?}");
+            if models {
+                assert_eq!(turn.moderation.action, "allow", "a friendly message passes: {turn:?}");
+                assert!(turn.remembered.iter().any(|f| f.contains("Lyon")), "{:?}", turn.remembered);
+                let reply = turn.reply.expect("the embedded model answers");
+                assert!(!reply.text.trim().is_empty());
+                let speech = reply.speech.expect("spoken");
+                let wav = speech.wav().expect("base64 audio");
+                assert_eq!(&wav[..4], b"RIFF");
+                // 16-bit mono: the data's length is the duration's.
+                let rate = u32::from_le_bytes(wav[24..28].try_into().expect("rate"));
+                let seconds = (wav.len() - 44) as f32 / (2.0 * rate as f32);
+                assert!(
+                    (seconds - speech.duration_s).abs() < 0.05,
+                    "{seconds} s of audio, {} s said",
+                    speech.duration_s
+                );
+                assert!((speech.visemes.end_s() - speech.duration_s).abs() < 0.15, "lips end with the audio");
             }
         }
-        other => panic!("expected a verdict, got {other:?}"),
+        other => panic!("expected the companion's answer, got {other:?}"),
+    }
+
+    // Spoken: a clip (espeak-ng's voice) is transcribed, and the answer comes back aloud.
+    if models {
+        use nexus_avatar::lip_sync::espeak::{VoiceSettings, synthesize};
+        let clip = synthesize(
+            "Hello Mira. My brother Tom plays the guitar in a jazz band.",
+            &VoiceSettings { voice: "en-us".into(), rate_wpm: 150, pitch: 40 },
+        )
+        .expect("espeak-ng");
+        embedded.send_voice(nexus_server::companion::voice::wav(&clip.samples, clip.sample_rate));
+        match next_turn(&embedded) {
+            ServiceEvent::Answered { said: Some(heard), spoken: true, outcome: Ok(turn), .. } => {
+                assert!(heard.to_lowercase().contains("guitar"), "heard {heard:?}");
+                assert!(turn.reply.and_then(|r| r.speech).is_some(), "answered aloud");
+            }
+            other => panic!("expected the spoken turn, got {other:?}"),
+        }
+    }
+    // A clip that is not audio gets the server's error, not a crash.
+    embedded.send_voice(b"RIFF nonsense".to_vec());
+    match next_turn(&embedded) {
+        ServiceEvent::Answered {
+            said: None,
+            spoken: true,
+            outcome: Err(ApiError::Rejected { status, code, .. }),
+            ..
+        } => {
+            assert_eq!((status, code.as_str()), (422, "invalid_audio"));
+        }
+        other => panic!("expected a rejection, got {other:?}"),
     }
 
     // The session record is stored and listed.

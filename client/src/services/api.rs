@@ -81,6 +81,88 @@ pub struct Verdict {
     pub mode: String,
 }
 
+/// One of the user's companions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CompanionInfo {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// Its name.
+    pub name: String,
+}
+
+/// The companion's reply spoken: a WAV file and the mouth shapes on its clock.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SpokenReply {
+    /// Length of the audio, seconds.
+    pub duration_s: f32,
+    /// A 16-bit mono WAV file, base64.
+    pub wav_base64: String,
+    /// The viseme track (validated while parsing).
+    pub visemes: nexus_avatar::lip_sync::VisemeTrack,
+}
+
+impl SpokenReply {
+    /// The WAV file's bytes.
+    pub fn wav(&self) -> Result<Vec<u8>, ApiError> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.wav_base64)
+            .map_err(|e| ApiError::Protocol(format!("reply audio: {e}")))
+    }
+}
+
+/// What the companion answered.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct CompanionReply {
+    /// What it says.
+    pub text: String,
+    /// How it feels (`JOY`, `EMPATHY`, …).
+    pub emotion: String,
+    /// How strongly, in [0, 1].
+    pub intensity: f32,
+    /// `allow`, `warn`, or `replaced` when moderation withheld what the model wrote.
+    pub moderation: String,
+    /// The reply spoken, when asked for.
+    #[serde(default)]
+    pub speech: Option<SpokenReply>,
+}
+
+/// One conversation turn: the verdict on the user's words and the companion's answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Turn {
+    /// Moderation of the user's message (when `block`, nothing else happened).
+    pub moderation: Verdict,
+    /// The answer, unless the message was blocked or no model could answer.
+    #[serde(default)]
+    pub reply: Option<CompanionReply>,
+    /// Facts the companion kept from the message.
+    #[serde(default)]
+    pub remembered: Vec<String>,
+    /// Said when something did not go as usual (the model endpoint failed…).
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+/// A spoken turn: what was heard, then the turn.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct VoiceTurn {
+    /// What speech-to-text heard.
+    pub transcript: Transcript,
+    /// The turn it led to.
+    pub turn: Turn,
+}
+
+/// What speech-to-text heard.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Transcript {
+    /// The words.
+    pub text: String,
+}
+
+/// How long a conversation turn may take: the embedded model on a slow CPU, a spoken
+/// reply, speech-to-text of a 30-second clip.
+pub const TURN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A typed client for one server.
 #[derive(Debug, Clone)]
 pub struct ApiClient {
@@ -134,11 +216,31 @@ impl ApiClient {
         self.call(reqwest::Method::GET, "/api/v1/users/me", Some(access), None::<&()>).await
     }
 
-    /// Moderates a chat message through the user's mode (seed §6.1: the user's words pass
-    /// moderation before the companion sees them).
-    pub async fn check_message(&self, access: &str, text: &str) -> Result<Verdict, ApiError> {
-        let body = serde_json::json!({"content_type": "TEXT", "text": text});
-        self.call(reqwest::Method::POST, "/api/v1/moderation/check", Some(access), Some(&body)).await
+    /// The user's companions.
+    pub async fn companions(&self, access: &str) -> Result<Vec<CompanionInfo>, ApiError> {
+        self.call(reqwest::Method::GET, "/api/v1/companions", Some(access), None::<&()>).await
+    }
+
+    /// Creates a companion with the server's default look, personality and voice.
+    pub async fn create_companion(&self, access: &str, name: &str) -> Result<CompanionInfo, ApiError> {
+        let body = serde_json::json!({"name": name});
+        self.call(reqwest::Method::POST, "/api/v1/companions", Some(access), Some(&body)).await
+    }
+
+    /// Says `text` to a companion; with `speak`, the reply comes with audio and visemes
+    /// (seed §6.1: moderation → brain → moderation → TTS and lip sync).
+    pub async fn say(&self, access: &str, companion: uuid::Uuid, text: &str, speak: bool) -> Result<Turn, ApiError> {
+        let body = serde_json::json!({"text": text, "speak": speak});
+        let path = format!("/api/v1/companions/{companion}/messages");
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body), &path, Some(access), TURN_TIMEOUT).await
+    }
+
+    /// Speaks to a companion: a WAV clip is transcribed by the server and answered aloud.
+    pub async fn talk(&self, access: &str, companion: uuid::Uuid, wav: Vec<u8>) -> Result<VoiceTurn, ApiError> {
+        let path = format!("/api/v1/companions/{companion}/voice");
+        let req =
+            self.http.post(format!("{}{path}", self.base)).header(reqwest::header::CONTENT_TYPE, "audio/wav").body(wav);
+        self.send(req, &path, Some(access), TURN_TIMEOUT).await
     }
 
     /// Stores the finished session's `vr_sessions` row.
@@ -159,11 +261,26 @@ impl ApiClient {
         body: Option<&B>,
     ) -> Result<T, ApiError> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        self.send(req, path, access, None).await
+    }
+
+    /// Sends a built request (with the bearer token, and a longer timeout when given) and
+    /// reads the answer or the error body.
+    async fn send<T: for<'de> Deserialize<'de>>(
+        &self,
+        mut req: reqwest::RequestBuilder,
+        path: &str,
+        access: Option<&str>,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<T, ApiError> {
         if let Some(token) = access {
             req = req.bearer_auth(token);
         }
-        if let Some(body) = body {
-            req = req.json(body);
+        if let Some(timeout) = timeout.into() {
+            req = req.timeout(timeout);
         }
         let resp =
             req.send().await.map_err(|e| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) })?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 
-use self::api::{ApiClient, ApiError, Me, Registration, Tokens};
+use self::api::{ApiClient, ApiError, CompanionInfo, Me, Registration, Tokens};
 use self::profile::{Profile, ProfileStore};
 
 /// Which server to use.
@@ -56,8 +56,10 @@ pub enum ServicesError {
     Remote(ApiError),
 }
 
-/// Results of background calls, delivered to Bevy systems.
+/// Results of background calls, delivered to Bevy systems (a few per minute, so the
+/// size of the largest variant does not matter).
 #[derive(Message, Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
 pub enum ServiceEvent {
     /// Signed in.
     SignedIn {
@@ -69,12 +71,16 @@ pub enum ServiceEvent {
         /// Why, if something was tried and failed.
         reason: Option<String>,
     },
-    /// A chat message was moderated.
-    MessageChecked {
-        /// The text sent.
-        text: String,
-        /// `allow`, `warn` or `block`, or the error.
-        outcome: Result<api::Verdict, ApiError>,
+    /// The companion answered (or the turn failed).
+    Answered {
+        /// What the user said: the typed text, or what speech-to-text heard.
+        said: Option<String>,
+        /// Whether it was spoken (a voice clip) rather than typed.
+        spoken: bool,
+        /// The companion's name.
+        companion: Option<String>,
+        /// The turn, or why it failed.
+        outcome: Result<api::Turn, ApiError>,
     },
 }
 
@@ -87,6 +93,7 @@ pub struct Services {
     embedded: Option<nexus_server::RunningServer>,
     profiles: std::sync::Arc<Mutex<ProfileStore>>,
     session: std::sync::Arc<Mutex<Option<Tokens>>>,
+    companion: std::sync::Arc<tokio::sync::Mutex<Option<CompanionInfo>>>,
     tx: Sender<ServiceEvent>,
     rx: Mutex<Receiver<ServiceEvent>>,
 }
@@ -122,6 +129,7 @@ impl Services {
             embedded,
             profiles: std::sync::Arc::new(Mutex::new(ProfileStore::open(data_dir))),
             session: std::sync::Arc::new(Mutex::new(None)),
+            companion: std::sync::Arc::default(),
             tx,
             rx: Mutex::new(rx),
         })
@@ -162,6 +170,7 @@ impl Services {
     /// password); with `demo_profile`, creates the embedded server's demo profile first
     /// if there is none. Answers with `SignedIn` or `NeedsSignIn`.
     pub fn resume(&self, demo_profile: bool) {
+        self.forget_companion();
         let (api, profiles, session, key) =
             (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
         let embedded = self.is_embedded();
@@ -181,6 +190,7 @@ impl Services {
 
     /// Signs in with a password typed by the user.
     pub fn sign_in(&self, email: String, password: String) {
+        self.forget_companion();
         let (api, profiles, session, key) =
             (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
         self.spawn(async move {
@@ -194,6 +204,7 @@ impl Services {
 
     /// Creates an account, then signs in.
     pub fn register(&self, reg: Registration) {
+        self.forget_companion();
         let (api, profiles, session, key) =
             (self.api.clone(), self.profiles.clone(), self.session.clone(), self.choice.key().to_owned());
         self.spawn(async move {
@@ -208,21 +219,47 @@ impl Services {
         });
     }
 
-    /// Sends a chat message through moderation (the companion's replies arrive with the
-    /// companion).
+    /// A new sign-in talks to that user's companion, not the previous user's.
+    fn forget_companion(&self) {
+        let slot = self.companion.clone();
+        self.runtime.spawn(async move { *slot.lock().await = None });
+    }
+
+    /// Says `text` to the companion; the turn (moderation verdict, reply with audio and
+    /// visemes) arrives as [`ServiceEvent::Answered`].
     pub fn send_message(&self, text: String) {
-        let api = self.api.clone();
-        let token = self.access_token();
+        let (api, token, companion) = (self.api.clone(), self.access_token(), self.companion.clone());
         self.spawn(async move {
-            let outcome = match token {
-                Some(t) => api.check_message(&t, &text).await,
-                None => Err(ApiError::Rejected {
-                    status: 401,
-                    code: "not_signed_in".into(),
-                    message: "not signed in".into(),
-                }),
+            let mut name = None;
+            let outcome = async {
+                let token = token.ok_or_else(not_signed_in)?;
+                let info = ensure_companion(&api, &token, &companion).await?;
+                name = Some(info.name);
+                api.say(&token, info.id, &text, true).await
+            }
+            .await;
+            Some(ServiceEvent::Answered { said: Some(text), spoken: false, companion: name, outcome })
+        });
+    }
+
+    /// Speaks to the companion: `wav` (a WAV clip) is transcribed by the server, and the
+    /// transcript takes the typed path; the reply comes back spoken.
+    pub fn send_voice(&self, wav: Vec<u8>) {
+        let (api, token, companion) = (self.api.clone(), self.access_token(), self.companion.clone());
+        self.spawn(async move {
+            let mut name = None;
+            let outcome = async {
+                let token = token.ok_or_else(not_signed_in)?;
+                let info = ensure_companion(&api, &token, &companion).await?;
+                name = Some(info.name);
+                api.talk(&token, info.id, wav).await
+            }
+            .await;
+            let (said, outcome) = match outcome {
+                Ok(v) => (Some(v.transcript.text), Ok(v.turn)),
+                Err(e) => (None, Err(e)),
             };
-            Some(ServiceEvent::MessageChecked { text, outcome })
+            Some(ServiceEvent::Answered { said, spoken: true, companion: name, outcome })
         });
     }
 
@@ -232,11 +269,7 @@ impl Services {
         report: &nexus_net::vr_session::VrSessionReport,
         wait: Duration,
     ) -> Result<(), ApiError> {
-        let token = self.access_token().ok_or(ApiError::Rejected {
-            status: 401,
-            code: "not_signed_in".into(),
-            message: "not signed in; the session was not recorded".into(),
-        })?;
+        let token = self.access_token().ok_or_else(not_signed_in)?;
         let api = self.api.clone();
         let report = report.clone();
         self.runtime.block_on(async move {
@@ -249,11 +282,7 @@ impl Services {
 
     /// The caller's recorded sessions, newest first.
     pub fn sessions_blocking(&self, wait: Duration) -> Result<Vec<serde_json::Value>, ApiError> {
-        let token = self.access_token().ok_or(ApiError::Rejected {
-            status: 401,
-            code: "not_signed_in".into(),
-            message: "not signed in".into(),
-        })?;
+        let token = self.access_token().ok_or_else(not_signed_in)?;
         let api = self.api.clone();
         self.runtime.block_on(async move {
             tokio::time::timeout(wait, api.sessions(&token))
@@ -282,6 +311,32 @@ impl Drop for Services {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn not_signed_in() -> ApiError {
+    ApiError::Rejected { status: 401, code: "not_signed_in".into(), message: "not signed in".into() }
+}
+
+/// The name a first companion gets.
+pub const FIRST_COMPANION: &str = "Mira";
+
+/// The companion the user talks to: their first one, created (with the server's default
+/// profile) when they have none. Remembered for the session; one lookup at a time.
+async fn ensure_companion(
+    api: &ApiClient,
+    token: &str,
+    slot: &tokio::sync::Mutex<Option<CompanionInfo>>,
+) -> Result<CompanionInfo, ApiError> {
+    let mut slot = slot.lock().await;
+    if let Some(info) = slot.as_ref() {
+        return Ok(info.clone());
+    }
+    let info = match api.companions(token).await?.into_iter().next() {
+        Some(first) => first,
+        None => api.create_companion(token, FIRST_COMPANION).await?,
+    };
+    *slot = Some(info.clone());
+    Ok(info)
 }
 
 async fn start_embedded(data_dir: &Path) -> anyhow::Result<nexus_server::RunningServer> {

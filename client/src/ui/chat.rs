@@ -1,8 +1,9 @@
 //! In the room: the status line (server, user, input source, frame rate) and the chat
 //! panel. Press Enter (or T) to write, Enter to send, Esc to stop writing; while writing,
-//! keys go to the message instead of moving the user. A message goes through the
-//! server's moderation on its way to the companion (seed §6.1); the companion's own
-//! replies arrive with the companion.
+//! keys go to the message instead of moving the user. Hold V to speak instead
+//! ([`crate::microphone`]). A message goes through the server's moderation on its way to
+//! the companion, and the companion's reply comes back here as text while it is spoken
+//! in the room (seed §6.1, [`crate::conversation`]).
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::input::keyboard::KeyboardInput;
@@ -28,10 +29,15 @@ pub struct ChatState {
     pub lines: Vec<String>,
     /// Messages sent (interactions for the session record).
     pub sent: u32,
+    /// A turn is on its way to the companion.
+    pub waiting: bool,
+    /// The microphone is capturing (V held).
+    pub listening: bool,
 }
 
 impl ChatState {
-    fn push(&mut self, line: String) {
+    /// Adds a line, dropping the oldest beyond [`MAX_LINES`].
+    pub fn push(&mut self, line: String) {
         self.lines.push(line);
         let excess = self.lines.len().saturating_sub(MAX_LINES);
         self.lines.drain(..excess);
@@ -72,7 +78,7 @@ pub fn spawn(commands: &mut Commands) {
         children![
             (Text::new("Chat with your companion"), font(14.0), TextColor(MUTED)),
             (Text::new(""), font(14.0), TextColor(TEXT), ChatLog),
-            (Text::new("Enter: write a message"), font(14.0), TextColor(MUTED), ChatDraft),
+            (Text::new("Enter: write a message · hold V: speak"), font(14.0), TextColor(MUTED), ChatDraft),
         ],
     ));
 }
@@ -111,6 +117,7 @@ pub fn type_keys(
                 match services.as_deref() {
                     Some(s) => {
                         chat.push(format!("you: {text}"));
+                        chat.waiting = true;
                         s.send_message(text);
                     }
                     None => chat.push("(offline: messages need a server)".into()),
@@ -122,21 +129,52 @@ pub fn type_keys(
     }
 }
 
-/// Moderation verdicts on sent messages.
+/// The companion's answers: the verdict on what was said, then the reply.
 pub fn on_service_events(mut events: MessageReader<ServiceEvent>, mut chat: ResMut<ChatState>) {
     for ev in events.read() {
-        if let ServiceEvent::MessageChecked { outcome, .. } = ev {
-            let line = match outcome {
-                Ok(v) if v.action == "allow" => "  ✓ delivered — the companion cannot answer yet".to_owned(),
-                Ok(v) if v.action == "warn" => {
-                    format!("  ! delivered with a warning: {}", v.reason.clone().unwrap_or_default())
-                }
-                Ok(v) => format!("  ✗ not delivered ({} mode): {}", v.mode, v.reason.clone().unwrap_or_default()),
-                Err(e) => format!("  ✗ not delivered: {e}"),
-            };
+        let ServiceEvent::Answered { said, spoken, companion, outcome } = ev else { continue };
+        chat.waiting = false;
+        let heard = said.as_deref().filter(|_| *spoken);
+        for line in answer_lines(heard, companion.as_deref(), outcome) {
+            info!("chat: {line}");
             chat.push(line);
         }
     }
+}
+
+/// The chat lines for one turn (`heard`: the transcript of a spoken message).
+#[must_use]
+pub fn answer_lines(
+    heard: Option<&str>,
+    companion: Option<&str>,
+    outcome: &Result<crate::services::api::Turn, crate::services::api::ApiError>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let turn = match outcome {
+        Ok(t) => t,
+        Err(e) => return vec![format!("  ✗ not delivered: {e}")],
+    };
+    let reason = turn.moderation.reason.clone().unwrap_or_default();
+    match turn.moderation.action.as_str() {
+        "block" => lines.push(format!("  ✗ not delivered ({} mode): {reason}", turn.moderation.mode)),
+        "warn" => lines.push(format!("  ! delivered with a warning: {reason}")),
+        _ => {}
+    }
+    if let Some(heard) = heard {
+        lines.insert(0, format!("  heard: “{heard}”"));
+    }
+    let name = companion.unwrap_or("companion");
+    match (&turn.reply, &turn.notice) {
+        (Some(r), notice) => {
+            lines.push(format!("{name}: {}", r.text));
+            if let Some(n) = notice {
+                lines.push(format!("  ({n})"));
+            }
+        }
+        (None, Some(n)) => lines.push(format!("  ({name} did not answer: {n})")),
+        (None, None) => {}
+    }
+    lines
 }
 
 /// Redraws the chat lines and the draft.
@@ -152,7 +190,15 @@ pub fn render_chat(
         t.0 = chat.lines.join("\n");
     }
     if let Ok(mut t) = draft.single_mut() {
-        t.0 = if chat.writing { format!("> {}|", chat.draft) } else { "Enter: write a message".into() };
+        t.0 = if chat.writing {
+            format!("> {}|", chat.draft)
+        } else if chat.listening {
+            "listening… (release V to send)".into()
+        } else if chat.waiting {
+            "…".into()
+        } else {
+            "Enter: write a message · hold V: speak".into()
+        };
     }
 }
 

@@ -15,7 +15,8 @@
 //! 1. a gesture just seen → wave back / take the offered hand (within reach);
 //! 2. asked to follow → keep [`FOLLOW_M`] from the user;
 //! 3. user inside intimate space ([`TOO_CLOSE_M`]) → step back to [`COMFORT_M`];
-//! 4. user far ([`APPROACH_FROM_M`]) → walk up to [`COMFORT_M`];
+//! 4. user far ([`APPROACH_FROM_M`]) → walk up to [`COMFORT_M`] (a walk, once started,
+//!    goes on until within [`ARRIVED_M`] of its end);
 //! 5. someone speaking or the user's gaze held → converse: face the user, eyes on theirs;
 //! 6. otherwise idle, glancing at the user.
 
@@ -35,6 +36,8 @@ pub const FOLLOW_M: f32 = 1.2;
 pub const REACH_M: f32 = 0.8;
 /// Half-angle of the cone in which the user is taken to look at the companion's face.
 pub const GAZE_CONE_DEG: f32 = 12.0;
+/// A walk ends this close to where it was going, metres.
+pub const ARRIVED_M: f32 = 0.1;
 /// Seconds a gaze must be held before it counts as eye contact.
 pub const EYE_CONTACT_S: f32 = 1.0;
 
@@ -122,6 +125,8 @@ pub struct Blackboard {
     pub follow: bool,
     /// Seconds the user's gaze has been held.
     pub gaze_held_s: f32,
+    /// What the companion did last tick (a walk, once started, goes on to its end).
+    pub previous: Activity,
     /// The decision being built.
     pub decision: Decision,
 }
@@ -195,11 +200,12 @@ pub struct Controller {
     gaze_held_s: f32,
     /// 0 = far, 1 = close, 2 = too close, as of the last tick.
     zone: u8,
+    previous: Activity,
 }
 
 impl Default for Controller {
     fn default() -> Self {
-        Self { tree: Self::default_tree(), gaze_held_s: 0.0, zone: 0 }
+        Self { tree: Self::default_tree(), gaze_held_s: 0.0, zone: 0, previous: Activity::Idle }
     }
 }
 
@@ -235,14 +241,20 @@ impl Controller {
                 }),
             ]),
             Sequence(vec![
-                Condition("user too close", |b| b.seen.distance_m < TOO_CLOSE_M),
+                Condition("user too close", |b| {
+                    b.seen.distance_m < TOO_CLOSE_M
+                        || (b.previous == Activity::KeepDistance && b.seen.distance_m < COMFORT_M - ARRIVED_M)
+                }),
                 Action("step back", |b| {
                     b.decision.activity = Activity::KeepDistance;
                     b.decision.walk_to = Some(stand_point(b, COMFORT_M));
                 }),
             ]),
             Sequence(vec![
-                Condition("user far", |b| b.seen.distance_m > APPROACH_FROM_M),
+                Condition("user far", |b| {
+                    b.seen.distance_m > APPROACH_FROM_M
+                        || (b.previous == Activity::Approach && b.seen.distance_m > COMFORT_M + ARRIVED_M)
+                }),
                 Action("approach", |b| {
                     b.decision.activity = Activity::Approach;
                     b.decision.walk_to = Some(stand_point(b, COMFORT_M));
@@ -290,6 +302,7 @@ impl Controller {
             speaking,
             follow,
             gaze_held_s: self.gaze_held_s,
+            previous: self.previous,
             decision: Decision {
                 activity: Activity::Idle,
                 walk_to: None,
@@ -299,6 +312,7 @@ impl Controller {
             },
         };
         self.tree.tick(&mut board);
+        self.previous = board.decision.activity;
         board.decision
     }
 }
@@ -351,6 +365,30 @@ mod tests {
         assert_eq!(proximity(&d), 1, "entering intimate space is felt once: {:?}", d.felt);
         let still_near = c.tick(0.1, &near, &me, None, false, false);
         assert_eq!(proximity(&still_near), 0, "staying there is not felt again");
+    }
+
+    #[test]
+    fn a_walk_once_started_goes_on_to_its_end() {
+        let me = companion();
+        let mut c = Controller::default();
+        // Started beyond APPROACH_FROM_M, the walk goes on inside it, to conversation distance.
+        assert_eq!(c.tick(0.1, &head(0.0, -3.0, me.position), &me, None, false, false).activity, Activity::Approach);
+        let midway = head(0.0, -2.0, me.position);
+        assert_eq!(c.tick(0.1, &midway, &me, None, false, false).activity, Activity::Approach);
+        let arrived = head(0.0, -(COMFORT_M + ARRIVED_M / 2.0), me.position);
+        assert_ne!(c.tick(0.1, &arrived, &me, None, false, false).activity, Activity::Approach);
+        // A user who walks up to 2 m starts no walk.
+        let mut fresh = Controller::default();
+        assert_eq!(fresh.tick(0.1, &midway, &me, None, false, false).activity, Activity::Idle);
+        // Stepping back goes on to conversation distance too.
+        assert_eq!(
+            c.tick(0.1, &head(0.0, -0.3, me.position), &me, None, false, false).activity,
+            Activity::KeepDistance
+        );
+        let backing = head(0.0, -0.7, me.position);
+        assert_eq!(c.tick(0.1, &backing, &me, None, false, false).activity, Activity::KeepDistance);
+        let done = head(0.0, -(COMFORT_M - ARRIVED_M / 2.0), me.position);
+        assert_ne!(c.tick(0.1, &done, &me, None, false, false).activity, Activity::KeepDistance);
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! Push-to-talk: hold **V** to speak to the companion. The default input device is
+//! captured with cpal while the key is held; on release the clip (mono, the device's own
+//! rate) is wrapped as a WAV file and sent to the server, which transcribes it and answers
+//! aloud (seed §6.1). `--say FILE.wav` sends a recorded clip the same way when the room
+//! opens — for machines without a microphone, and for scripted runs.
+//!
+//! Clips shorter than [`MIN_CLIP_S`] are dropped (a tap of the key), longer ones are cut
+//! at [`MAX_CLIP_S`] (what the server accepts).
+
+use std::sync::{Arc, Mutex};
+
+use bevy::prelude::*;
+use cpal::traits::{DeviceTrait as _, HostTrait as _, StreamTrait as _};
+
+use crate::services::Services;
+use crate::ui::chat::ChatState;
+
+/// Shortest clip sent, seconds.
+pub const MIN_CLIP_S: f32 = 0.3;
+/// Longest clip sent, seconds (the server's limit).
+pub const MAX_CLIP_S: f32 = 30.0;
+
+/// A capture in progress: the stream (dropping it stops the device) and what it heard.
+struct Capture {
+    _stream: cpal::Stream,
+    samples: Arc<Mutex<Vec<f32>>>,
+    rate: u32,
+}
+
+/// The microphone, while V is held (a non-send resource: cpal streams stay on their
+/// thread on some platforms).
+#[derive(Default)]
+pub struct Microphone {
+    capture: Option<Capture>,
+}
+
+/// A clip given with `--say`, sent once when the room opens.
+#[derive(Resource, Debug, Clone)]
+pub struct SayOnEntry(pub Option<std::path::PathBuf>);
+
+/// Why the microphone could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum MicError {
+    /// No input device.
+    #[error("no microphone found")]
+    NoDevice,
+    /// The device refused.
+    #[error("the microphone did not start: {0}")]
+    Device(String),
+}
+
+/// Starts capturing from the default input device, mixed down to mono.
+fn start() -> Result<Capture, MicError> {
+    let device = cpal::default_host().default_input_device().ok_or(MicError::NoDevice)?;
+    let supported = device.default_input_config().map_err(|e| MicError::Device(e.to_string()))?;
+    let config = supported.config();
+    let channels = usize::from(config.channels.max(1));
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    // Cut at the server's limit, so a key held down forever cannot fill memory.
+    let cap = (MAX_CLIP_S * config.sample_rate as f32) as usize;
+    let sink = samples.clone();
+    let push = move |mono: &mut dyn Iterator<Item = f32>| {
+        if let Ok(mut s) = sink.lock() {
+            let room = cap.saturating_sub(s.len());
+            s.extend(mono.take(room));
+        }
+    };
+    let on_error = |e: cpal::StreamError| warn!("microphone: {e}");
+    let stream = match supported.sample_format() {
+        cpal::SampleFormat::F32 => device.build_input_stream(
+            &config,
+            move |data: &[f32], _: &cpal::InputCallbackInfo| {
+                push(&mut data.chunks(channels).map(|f| f.iter().sum::<f32>() / f.len() as f32));
+            },
+            on_error,
+            None,
+        ),
+        cpal::SampleFormat::I16 => device.build_input_stream(
+            &config,
+            move |data: &[i16], _: &cpal::InputCallbackInfo| {
+                push(
+                    &mut data
+                        .chunks(channels)
+                        .map(|f| f.iter().map(|&s| f32::from(s) / 32_768.0).sum::<f32>() / f.len() as f32),
+                );
+            },
+            on_error,
+            None,
+        ),
+        other => return Err(MicError::Device(format!("unsupported sample format {other}"))),
+    }
+    .map_err(|e| MicError::Device(e.to_string()))?;
+    stream.play().map_err(|e| MicError::Device(e.to_string()))?;
+    Ok(Capture { _stream: stream, samples, rate: config.sample_rate })
+}
+
+/// A mono clip as a 16-bit WAV file, or `None` when it is too short to be speech.
+#[must_use]
+pub fn clip_to_wav(samples: &[f32], rate: u32) -> Option<Vec<u8>> {
+    if rate == 0 || (samples.len() as f32) < MIN_CLIP_S * rate as f32 {
+        return None;
+    }
+    // Clamped to [-1, 1] first, so the cast cannot overflow.
+    #[allow(clippy::cast_possible_truncation)]
+    let pcm: Vec<i16> = samples.iter().map(|s| (s.clamp(-1.0, 1.0) * 32_767.0) as i16).collect();
+    Some(nexus_server::companion::voice::wav(&pcm, rate))
+}
+
+/// V held → capture; V released → send the clip.
+pub fn push_to_talk(
+    keys: Res<ButtonInput<KeyCode>>,
+    mut mic: NonSendMut<Microphone>,
+    mut chat: ResMut<ChatState>,
+    services: Option<Res<Services>>,
+) {
+    if chat.writing {
+        return;
+    }
+    if keys.just_pressed(KeyCode::KeyV) && mic.capture.is_none() {
+        match start() {
+            Ok(c) => {
+                mic.capture = Some(c);
+                chat.listening = true;
+            }
+            Err(e) => chat.push(format!("(voice: {e})")),
+        }
+    }
+    if keys.just_released(KeyCode::KeyV)
+        && let Some(capture) = mic.capture.take()
+    {
+        chat.listening = false;
+        let (samples, rate) = (capture.samples.lock().map(|s| s.clone()).unwrap_or_default(), capture.rate);
+        drop(capture);
+        send_clip(clip_to_wav(&samples, rate), services.as_deref(), &mut chat);
+    }
+}
+
+/// Sends the `--say` clip once, when the room opens.
+pub fn say_on_entry(say: Res<SayOnEntry>, services: Option<Res<Services>>, mut chat: ResMut<ChatState>) {
+    let Some(path) = &say.0 else { return };
+    match std::fs::read(path) {
+        Ok(wav) => send_clip(Some(wav), services.as_deref(), &mut chat),
+        Err(e) => chat.push(format!("(voice: cannot read {}: {e})", path.display())),
+    }
+}
+
+fn send_clip(wav: Option<Vec<u8>>, services: Option<&Services>, chat: &mut ChatState) {
+    match (wav, services) {
+        (None, _) => chat.push("(voice: too short — hold V while you speak)".into()),
+        (Some(_), None) => chat.push("(offline: speaking to the companion needs a server)".into()),
+        (Some(wav), Some(s)) => {
+            chat.sent += 1;
+            chat.waiting = true;
+            chat.push("you: (speaking…)".into());
+            s.send_voice(wav);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_become_wav_files_unless_too_short() {
+        assert_eq!(clip_to_wav(&[0.0; 100], 16_000), None);
+        assert_eq!(clip_to_wav(&[0.0; 16_000], 0), None);
+        let tone: Vec<f32> = (0..8_000).map(|i| (i as f32 * 0.1).sin() * 2.0).collect(); // clipped
+        let wav = clip_to_wav(&tone, 16_000).expect("half a second is a clip");
+        assert_eq!(wav.len(), 44 + 2 * 8_000);
+        assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
+        let peak = wav[44..].chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs()).max();
+        assert_eq!(peak, Some(32_767), "samples beyond ±1 are clamped, not wrapped");
+    }
+}
