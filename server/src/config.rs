@@ -231,6 +231,10 @@ pub struct Config {
     #[arg(long, env = "NEXUS_LLM_HISTORY_TURNS", default_value_t = 12)]
     pub llm_history_turns: u32,
 
+    /// Messages between two conversation summaries (0 = no summaries).
+    #[arg(long, env = "NEXUS_SUMMARY_EVERY", default_value_t = 20)]
+    pub summary_every: u32,
+
     /// Longest a companion reply may be, in tokens.
     #[arg(long, env = "NEXUS_LLM_MAX_TOKENS", default_value_t = 96)]
     pub llm_max_tokens: usize,

@@ -49,7 +49,10 @@ pub struct CompanionRuntime {
     pub options: GenerateOptions,
     /// Earlier turns put into each prompt.
     pub history_turns: u32,
+    /// Messages between two conversation summaries (0 = none).
+    pub summary_every: u32,
     busy: Arc<Mutex<HashSet<Uuid>>>,
+    summarising: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl CompanionRuntime {
@@ -57,7 +60,16 @@ impl CompanionRuntime {
     #[must_use]
     pub fn new(brain: Brain, embedder: Option<Arc<dyn Embed>>, options: GenerateOptions) -> Self {
         let history_turns = u32::try_from(persona::HISTORY_TURNS).unwrap_or(12);
-        Self { brain, embedder, stt: None, options, history_turns, busy: Arc::default() }
+        Self {
+            brain,
+            embedder,
+            stt: None,
+            options,
+            history_turns,
+            summary_every: 0,
+            busy: Arc::default(),
+            summarising: Arc::default(),
+        }
     }
 
     /// Builds the runtime the configuration asks for: the endpoint if one is set, the
@@ -86,25 +98,29 @@ impl CompanionRuntime {
         let mut runtime = Self::new(brain, memory::local_embedder(&models), options);
         runtime.stt = super::listen::local_transcriber(&models);
         runtime.history_turns = runtime.history_turns.min(config.llm_history_turns);
+        runtime.summary_every = config.summary_every;
         runtime
     }
 
     /// Marks `companion` busy for the life of the guard, or says it already is.
     fn claim(&self, companion: Uuid) -> Result<BusyGuard, AppError> {
-        let mut busy = self.busy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !busy.insert(companion) {
-            return Err(AppError::conflict(
-                "turn_in_progress",
-                "the companion is still answering the previous message",
-            ));
-        }
-        Ok(BusyGuard { busy: Arc::clone(&self.busy), companion })
+        BusyGuard::claim(&self.busy, companion).ok_or_else(|| {
+            AppError::conflict("turn_in_progress", "the companion is still answering the previous message")
+        })
     }
 }
 
 struct BusyGuard {
     busy: Arc<Mutex<HashSet<Uuid>>>,
     companion: Uuid,
+}
+
+impl BusyGuard {
+    /// Puts `companion` in `set` for the life of the guard; `None` when it is there.
+    fn claim(set: &Arc<Mutex<HashSet<Uuid>>>, companion: Uuid) -> Option<Self> {
+        let mut busy = set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        busy.insert(companion).then(|| Self { busy: Arc::clone(set), companion })
+    }
 }
 
 impl Drop for BusyGuard {
@@ -228,6 +244,7 @@ pub async fn turn(
     // Memory: one embedding batch (the message, then its facts).
     let facts = memory::extract_facts(&text);
     let mut recalled = Vec::new();
+    let mut last_summarised = 0;
     if let Some(embedder) = &runtime.embedder {
         let mut batch = vec![text.clone()];
         batch.extend(facts.iter().cloned());
@@ -237,6 +254,8 @@ pub async fn turn(
         }
         result.remembered = facts;
         let kept = memory::all(conn, key, companion_id, user.user_id).await?;
+        last_summarised =
+            kept.iter().filter(|(m, _)| m.kind == "SUMMARY").filter_map(|(m, _)| m.source_seq).max().unwrap_or(0);
         recalled = memory::recall(&vectors[0], &kept).into_iter().map(|m| m.content.clone()).collect();
     }
     result.recalled = recalled.clone();
@@ -310,6 +329,9 @@ pub async fn turn(
     )
     .await?;
     store::save_emotion(conn, companion_id, state_now, Utc::now()).await?;
+    if runtime.embedder.is_some() && super::summary::due(seq, last_summarised, runtime.summary_every) {
+        summarise_in_background(state, user, companion_id, seq, last_summarised);
+    }
     let speech = if speak {
         match super::voice::speak(&companion.voice, state_now.voice(), &said).await {
             Ok(spoken) => Some(spoken),
@@ -334,6 +356,20 @@ pub async fn turn(
         speech,
     });
     Ok(result)
+}
+
+/// Starts a summary of the conversation up to `seq` unless one is being written.
+fn summarise_in_background(state: &AppState, user: &AuthUser, companion_id: Uuid, seq: i64, last: i64) {
+    let Some(guard) = BusyGuard::claim(&state.companions.summarising, companion_id) else { return };
+    let (state, user) = (state.clone(), user.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        match super::summary::summarise(&state, &user, companion_id, seq, last).await {
+            Ok(Some(_)) => tracing::debug!(companion = %companion_id, upto = seq, "conversation summarised"),
+            Ok(None) => tracing::debug!(companion = %companion_id, "no summary kept"),
+            Err(e) => tracing::warn!(companion = %companion_id, error = %e, "conversation not summarised"),
+        }
+    });
 }
 
 fn expression(state: &EmotionalState) -> Vec<(String, f32)> {

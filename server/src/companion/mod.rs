@@ -34,4 +34,5 @@ pub mod profile;
 pub mod sentiment;
 pub mod service;
 pub mod store;
+pub mod summary;
 pub mod voice;

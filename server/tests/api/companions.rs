@@ -179,6 +179,7 @@ async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_
         c.llm_max_tokens = 1;
         c.llm_history_turns = 1;
         c.flood_max_per_10s = 10_000;
+        c.summary_every = 0; // facts only here; summaries have their own test
     })
     .await;
     let ada = app.user("ada").await;
@@ -218,6 +219,47 @@ async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_
     assert_eq!(asked.body["recalled"], json!([]), "a deleted memory is never recalled");
     let log = app.get(&format!("/api/v1/companions/{id}/messages?limit=1000"), Some(&ada.token)).await;
     assert_eq!(log.body.as_array().map(Vec::len), Some(2 * 54), "every turn is logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_is_summarised_into_a_memory_the_user_can_see_and_delete() {
+    let app = TestApp::sqlite_with(|c| {
+        c.llm_max_tokens = 8;
+        c.summary_every = 4;
+    })
+    .await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let said = ["I adopted a puppy called Biscuit yesterday.", "I am nervous about my driving test on Friday."];
+    for text in said {
+        let r = say(&app, &ada, &id, text).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    // Four messages: the summary is written in the background.
+    let path = format!("/api/v1/companions/{id}/memories");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let summary = loop {
+        let list = app.get(&path, Some(&ada.token)).await;
+        let found = list.body.as_array().expect("memories").iter().find(|m| m["kind"] == "SUMMARY").cloned();
+        if let Some(m) = found {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no summary: {}", list.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(summary["source_seq"], 4, "{summary}");
+    let text = summary["content"].as_str().expect("content").to_lowercase();
+    let shared = ["puppy", "biscuit", "driving", "test", "friday", "nervous", "dog"];
+    assert!(shared.iter().any(|w| text.contains(w)), "a summary says something of what was said: {text:?}");
+    // It is recalled by meaning like a fact, and the user can delete it.
+    let asked = say(&app, &ada, &id, "Do you remember what I told you about my week?").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let mid = summary["id"].as_str().expect("id");
+    let gone = app.json(Method::DELETE, &format!("{path}/{mid}"), Some(&ada.token), json!(null)).await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let list = app.get(&path, Some(&ada.token)).await;
+    assert!(list.body.as_array().expect("memories").iter().all(|m| m["kind"] != "SUMMARY"), "{}", list.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
