@@ -210,6 +210,13 @@ pub async fn turn(
     let key = &state.keys.content_key;
     let now = Utc::now();
     let conn = state.db.conn();
+    // The companion evolves over time: the first turn of a new day takes the step the
+    // days since the last one call for (`profile::evolve`; not when frozen).
+    let last_seen = companion.updated_at;
+    if super::profile::evolve(&mut companion, now) {
+        companion.emotional_state.temperament = companion.temperament();
+        store::update(conn, &companion).await?;
+    }
     let history = if runtime.history_turns == 0 {
         Vec::new()
     } else {
@@ -236,7 +243,7 @@ pub async fn turn(
     let mut feeling = companion.emotional_state.clone();
     feeling.temperament = companion.temperament();
     #[allow(clippy::cast_precision_loss)] // clamped to an hour just below
-    let idle = (now - companion.updated_at).num_milliseconds().max(0) as f32 / 1000.0;
+    let idle = (now - last_seen).num_milliseconds().max(0) as f32 / 1000.0;
     feeling.advance(idle.min(MAX_IDLE_S));
     let sentiment = super::sentiment::read(&text);
     feeling.feel(Stimulus::Sentiment { valence: sentiment.valence, arousal: sentiment.arousal });

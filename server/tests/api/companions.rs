@@ -90,6 +90,22 @@ async fn profiles_are_validated_shared_frozen_evolved_and_deleted(app: TestApp) 
     .await
     .expect("backdate");
     assert_eq!(app.post(&evolve, Some(&ada.token), json!({})).await.body["changed"], false, "frozen traits stay");
+    // Over time, unasked: the first turn of a new day takes the step.
+    let thawed = app.json(Method::PATCH, &path, Some(&ada.token), json!({"traits_frozen": false})).await;
+    assert_eq!(thawed.body["traits_frozen"], false);
+    nexus_server::db::exec(
+        app.state.db.conn(),
+        "UPDATE companions SET last_evolution_date = $2 WHERE id = $1",
+        vec![id_uuid.into(), month_ago.into()],
+    )
+    .await
+    .expect("backdate");
+    let before = app.get(&path, Some(&ada.token)).await.body;
+    let turn = say(&app, &ada, &id, "Good morning Mira, how are you today?").await;
+    assert_eq!(turn.status, StatusCode::OK, "{}", turn.body);
+    let after = app.get(&path, Some(&ada.token)).await.body;
+    assert_ne!(after["genetic_profile"], before["genetic_profile"], "a month of days evolved at the first turn");
+    assert_ne!(after["last_evolution_date"], before["last_evolution_date"]);
 
     assert_eq!(app.json(Method::DELETE, &path, Some(&bob.token), json!(null)).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.json(Method::DELETE, &path, Some(&ada.token), json!(null)).await.status, StatusCode::NO_CONTENT);
