@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_one, update, delete))
         .routes(routes!(evolve))
         .routes(routes!(send, history))
+        .routes(routes!(send_streamed))
         .merge(OpenApiRouter::new().routes(routes!(talk)).layer(axum::extract::DefaultBodyLimit::max(MAX_VOICE_BYTES)))
         .routes(routes!(memories))
         .routes(routes!(edit_memory, forget_memory))
@@ -157,6 +158,78 @@ async fn send(
     let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
     let input = TurnInput { text: req.text, content_type: ContentType::Text, speak: req.speak };
     Ok(Json(conversation::turn(&state, &user, id, input, &pieces).await?))
+}
+
+/// Says something to the companion and streams the reply as server-sent events while it
+/// is written: `piece` events carry text as the model produces it (`{"text": …}`), a
+/// `reset` event means "discard the pieces so far" (the endpoint failed mid-reply and the
+/// local model starts over), and the last event is `turn` with the same body as
+/// `POST …/messages` (the moderated reply — which may differ from the pieces when
+/// moderation withheld them) or `error` with `{"code", "message", "status"}`.
+#[utoipa::path(post, path = "/api/v1/companions/{id}/messages/stream", tag = "companions", request_body = SendMessage,
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, content_type = "text/event-stream", description = "piece / reset events, then turn or error"),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn send_streamed(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<SendMessage>,
+) -> Result<
+    axum::response::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+    AppError,
+> {
+    use axum::response::sse::Event;
+    use futures_util::StreamExt as _;
+    if req.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
+    }
+    // Refusals that need no model come back as plain HTTP errors, before the stream.
+    store::owned(state.db.conn(), user.user_id, id).await?;
+    let (pieces, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let input = TurnInput { text: req.text, content_type: ContentType::Text, speak: req.speak };
+    tokio::spawn(async move {
+        let result = conversation::turn(&state, &user, id, input, &pieces).await;
+        drop(pieces);
+        let _ = done.send(result);
+    });
+    let pieces = tokio_stream_of(rx).map(|piece| {
+        Ok(if piece == super::llm::RESTART {
+            Event::default().event("reset").data("{}")
+        } else {
+            Event::default().event("piece").json_data(serde_json::json!({"text": piece})).unwrap_or_default()
+        })
+    });
+    let last = futures_util::stream::once(async move {
+        Ok(match finished.await {
+            Ok(Ok(turn)) => Event::default().event("turn").json_data(&turn).unwrap_or_default(),
+            Ok(Err(e)) => Event::default().event("error").json_data(error_body(&e)).unwrap_or_default(),
+            Err(_) => Event::default()
+                .event("error")
+                .json_data(error_body(&AppError::Internal("turn task ended".into())))
+                .unwrap_or_default(),
+        })
+    });
+    Ok(axum::response::Sse::new(pieces.chain(last)).keep_alive(axum::response::sse::KeepAlive::default()))
+}
+
+/// The receiving half of a channel as a stream.
+fn tokio_stream_of(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> impl futures_util::Stream<Item = String> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// An error as the stream's last event says it.
+fn error_body(e: &AppError) -> serde_json::Value {
+    let message = match e {
+        AppError::Internal(_) => "internal error".to_owned(),
+        AppError::Unavailable(_) => "service temporarily unavailable".to_owned(),
+        other => other.to_string(),
+    };
+    if let AppError::Internal(detail) = e {
+        tracing::error!(%detail, "internal error in a streamed turn");
+    }
+    serde_json::json!({"code": e.code(), "message": message, "status": e.status_code().as_u16()})
 }
 
 /// Largest voice clip accepted, bytes (30 s of 48 kHz stereo 16-bit is 5.8 MB).

@@ -279,6 +279,51 @@ async fn the_conversation_is_summarised_into_a_memory_the_user_can_see_and_delet
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_streams_as_server_sent_events_ending_with_the_turn() {
+    let app = TestApp::sqlite_with(|c| c.llm_max_tokens = 24).await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let path = format!("/api/v1/companions/{id}/messages/stream");
+    let r = app
+        .send(
+            Method::POST,
+            &path,
+            Some(&ada.token),
+            &[("content-type", "application/json")],
+            json!({"text": "Tell me about your favourite season."}).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "text/event-stream");
+    // Parse the stream: `event: name` then `data: json`, blank-line separated.
+    let text = r.body.as_str().expect("an event stream").to_owned();
+    let events: Vec<(String, Value)> = text
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).expect("json data")))
+        })
+        .collect();
+    let (last, turn) = events.last().expect("events");
+    assert_eq!(last, "turn", "{text}");
+    let pieces: Vec<&str> =
+        events.iter().filter(|(n, _)| n == "piece").filter_map(|(_, d)| d["text"].as_str()).collect();
+    assert!(pieces.len() > 1, "the reply came in pieces: {text}");
+    let reply = &turn["reply"];
+    assert_eq!(reply["moderation"], "allow", "{turn}");
+    let streamed = nexus_server::companion::persona::split_tag(&pieces.concat()).1;
+    assert_eq!(streamed, reply["text"].as_str().expect("text"), "the pieces make the reply");
+    // Bad input is refused before any stream starts; a stranger's companion is not found.
+    let empty = app.post(&path, Some(&ada.token), json!({"text": "x".repeat(10_001)})).await;
+    assert_eq!((empty.status, empty.code()), (StatusCode::UNPROCESSABLE_ENTITY, "content_too_long"));
+    let bob = app.user("bob").await;
+    let theirs = app.post(&path, Some(&bob.token), json!({"text": "hello"})).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_endpoint_down_or_slow_the_local_model_answers_and_says_so() {
     // Down: nothing listens on the port.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
