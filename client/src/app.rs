@@ -235,6 +235,8 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         .insert_resource(DirectionalLightShadowMap { size: shadow_map_size(settings.graphics.quality) })
         .insert_resource(crate::ui::chat::ChatState::default())
         .insert_resource(crate::microphone::SayOnEntry(say))
+        .insert_resource(bevy::audio::GlobalVolume::new(bevy::audio::Volume::Linear(settings.audio.master)))
+        .insert_resource(crate::conversation::VoiceVolume(settings.audio.voice))
         .init_non_send::<crate::microphone::Microphone>()
         .add_plugins(crate::conversation::ConversationPlugin);
     if let Ok(s) = services {

@@ -107,6 +107,17 @@ impl Default for HandGestures {
     }
 }
 
+/// The companion's voice volume, 0–1 (`audio.voice` in the settings; the master volume
+/// is bevy_audio's `GlobalVolume`).
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct VoiceVolume(pub f32);
+
+impl Default for VoiceVolume {
+    fn default() -> Self {
+        Self(1.0)
+    }
+}
+
 /// The lip-sync filter (co-articulation) shared by spoken replies.
 #[derive(Resource, Default)]
 pub struct Lips(pub LipSync);
@@ -312,6 +323,7 @@ pub fn on_answers(
     time: Res<Time>,
     mut events: MessageReader<ServiceEvent>,
     mut seen: ResMut<Perceived>,
+    volume: Res<VoiceVolume>,
     mut sources: ResMut<Assets<AudioSource>>,
     mut companions: Query<(Entity, &mut Mind, Option<&Avatar>), With<CompanionAvatar>>,
     mut commands: Commands,
@@ -341,7 +353,7 @@ pub fn on_answers(
         commands.entity(entity).with_child((
             Name::new("companion voice"),
             AudioPlayer(audio),
-            PlaybackSettings::DESPAWN.with_spatial(true),
+            PlaybackSettings::DESPAWN.with_spatial(true).with_volume(bevy::audio::Volume::Linear(volume.0)),
             Transform::from_xyz(0.0, eyes - 0.08, 0.0),
         ));
     }
@@ -352,7 +364,10 @@ pub struct ConversationPlugin;
 
 impl Plugin for ConversationPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<Perceived>().init_resource::<HandGestures>().init_resource::<Lips>();
+        app.init_resource::<Perceived>()
+            .init_resource::<HandGestures>()
+            .init_resource::<Lips>()
+            .init_resource::<VoiceVolume>();
     }
 }
 
