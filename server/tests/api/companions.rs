@@ -204,12 +204,13 @@ async fn a_fact_told_fifty_turns_earlier_is_recalled_and_memories_can_be_edited_
     let told = say(&app, &ada, &id, "My sister Clara lives in Lyon and she plays the cello.").await;
     assert_eq!(told.body["remembered"], json!(["My sister Clara lives in Lyon and she plays the cello"]));
     let topics = ["the weather", "football", "cooking pasta", "a film", "the news", "trains", "music", "my garden"];
-    // Spelled codes rather than numbers: a number that reads like a child's age can push
-    // the small moderation model's sexual/minors score over its 0.01 threshold (README).
+    // Spelled codes rather than numbers, and questions rather than "let's chat about …,
+    // take …": the small moderation model flags some such lines (README, "What does not
+    // work yet"), and a false CRITICAL would end this user's session mid-test.
     let codes = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf"];
     for turn in 0..50 {
         let (topic, code) = (topics[turn % topics.len()], codes[turn / topics.len()]);
-        let r = say(&app, &ada, &id, &format!("Let's chat about {topic} for a moment, take {code}")).await;
+        let r = say(&app, &ada, &id, &format!("What do you think about {topic}? Question {code}.")).await;
         assert_eq!(r.status, StatusCode::OK, "turn {turn}: {}", r.body);
     }
     let asked = say(&app, &ada, &id, "Where does my sister live again?").await;
