@@ -228,23 +228,26 @@ impl Services {
     /// Says `text` to the companion; the turn (moderation verdict, reply with audio and
     /// visemes) arrives as [`ServiceEvent::Answered`].
     pub fn send_message(&self, text: String) {
-        let (api, token, companion) = (self.api.clone(), self.access_token(), self.companion.clone());
-        self.spawn(async move {
-            let mut name = None;
-            let outcome = async {
-                let token = token.ok_or_else(not_signed_in)?;
-                let info = ensure_companion(&api, &token, &companion).await?;
-                name = Some(info.name);
-                api.say(&token, info.id, &text, true).await
-            }
-            .await;
-            Some(ServiceEvent::Answered { said: Some(text), spoken: false, companion: name, outcome })
+        self.converse(false, move |api, token, companion| async move {
+            api.say(&token, companion, &text, true).await.map(|turn| (Some(text), turn))
         });
     }
 
     /// Speaks to the companion: `wav` (a WAV clip) is transcribed by the server, and the
     /// transcript takes the typed path; the reply comes back spoken.
     pub fn send_voice(&self, wav: Vec<u8>) {
+        self.converse(true, move |api, token, companion| async move {
+            api.talk(&token, companion, wav).await.map(|v| (Some(v.transcript.text), v.turn))
+        });
+    }
+
+    /// One turn with the user's companion (found or created first): `call` sends what the
+    /// user said and gives back the words as the server took them with the turn.
+    fn converse<F, Fut>(&self, spoken: bool, call: F)
+    where
+        F: FnOnce(ApiClient, String, uuid::Uuid) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(Option<String>, api::Turn), ApiError>> + Send,
+    {
         let (api, token, companion) = (self.api.clone(), self.access_token(), self.companion.clone());
         self.spawn(async move {
             let mut name = None;
@@ -252,14 +255,14 @@ impl Services {
                 let token = token.ok_or_else(not_signed_in)?;
                 let info = ensure_companion(&api, &token, &companion).await?;
                 name = Some(info.name);
-                api.talk(&token, info.id, wav).await
+                call(api.clone(), token, info.id).await
             }
             .await;
             let (said, outcome) = match outcome {
-                Ok(v) => (Some(v.transcript.text), Ok(v.turn)),
+                Ok((said, turn)) => (said, Ok(turn)),
                 Err(e) => (None, Err(e)),
             };
-            Some(ServiceEvent::Answered { said, spoken: true, companion: name, outcome })
+            Some(ServiceEvent::Answered { said, spoken, companion: name, outcome })
         });
     }
 

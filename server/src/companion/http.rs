@@ -141,6 +141,16 @@ struct SendMessage {
     speak: bool,
 }
 
+impl SendMessage {
+    /// The typed turn, or `422 content_too_long`.
+    fn into_turn(self) -> Result<TurnInput, AppError> {
+        if self.text.chars().count() > MAX_TEXT_CHARS {
+            return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
+        }
+        Ok(TurnInput { text: self.text, content_type: ContentType::Text, speak: self.speak })
+    }
+}
+
 /// Says something to the companion and gets its reply (moderated both ways, remembered).
 #[utoipa::path(post, path = "/api/v1/companions/{id}/messages", tag = "companions", request_body = SendMessage,
     params(("id" = Uuid, Path, description = "Companion id")),
@@ -152,11 +162,8 @@ async fn send(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<SendMessage>,
 ) -> Result<Json<TurnResult>, AppError> {
-    if req.text.chars().count() > MAX_TEXT_CHARS {
-        return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
-    }
+    let input = req.into_turn()?;
     let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
-    let input = TurnInput { text: req.text, content_type: ContentType::Text, speak: req.speak };
     Ok(Json(conversation::turn(&state, &user, id, input, &pieces).await?))
 }
 
@@ -181,14 +188,11 @@ async fn send_streamed(
 > {
     use axum::response::sse::Event;
     use futures_util::StreamExt as _;
-    if req.text.chars().count() > MAX_TEXT_CHARS {
-        return Err(AppError::unprocessable("content_too_long", format!("at most {MAX_TEXT_CHARS} characters")));
-    }
     // Refusals that need no model come back as plain HTTP errors, before the stream.
+    let input = req.into_turn()?;
     store::owned(state.db.conn(), user.user_id, id).await?;
     let (pieces, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let (done, finished) = tokio::sync::oneshot::channel();
-    let input = TurnInput { text: req.text, content_type: ContentType::Text, speak: req.speak };
     tokio::spawn(async move {
         let result = conversation::turn(&state, &user, id, input, &pieces).await;
         drop(pieces);

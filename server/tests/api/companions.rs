@@ -12,6 +12,12 @@ async fn create(app: &TestApp, user: &TestUser, body: Value) -> crate::support::
     app.post("/api/v1/companions", Some(&user.token), body).await
 }
 
+/// Moves a companion's `column` (a timestamp) back to `when`.
+async fn backdate(app: &TestApp, id: uuid::Uuid, column: &str, when: chrono::DateTime<chrono::Utc>) {
+    let sql = format!("UPDATE companions SET {column} = $2 WHERE id = $1");
+    nexus_server::db::exec(app.state.db.conn(), &sql, vec![id.into(), when.into()]).await.expect("backdate");
+}
+
 async fn say(app: &TestApp, user: &TestUser, companion: &str, text: &str) -> crate::support::Reply {
     app.post(&format!("/api/v1/companions/{companion}/messages"), Some(&user.token), json!({"text": text})).await
 }
@@ -68,13 +74,7 @@ async fn profiles_are_validated_shared_frozen_evolved_and_deleted(app: TestApp) 
     assert_eq!(app.post(&evolve, Some(&ada.token), json!({})).await.body["changed"], false);
     let month_ago = chrono::Utc::now() - chrono::Duration::days(30);
     let id_uuid: uuid::Uuid = id.parse().expect("uuid");
-    nexus_server::db::exec(
-        app.state.db.conn(),
-        "UPDATE companions SET created_at = $2 WHERE id = $1",
-        vec![id_uuid.into(), month_ago.into()],
-    )
-    .await
-    .expect("backdate");
+    backdate(&app, id_uuid, "created_at", month_ago).await;
     let before = app.get(&path, Some(&ada.token)).await.body["genetic_profile"].clone();
     let evolved = app.post(&evolve, Some(&ada.token), json!({})).await;
     assert_eq!(evolved.body["changed"], true, "{}", evolved.body);
@@ -82,24 +82,12 @@ async fn profiles_are_validated_shared_frozen_evolved_and_deleted(app: TestApp) 
     assert_eq!(evolved.body["companion"]["personality"]["traits"], json!(["playful", "empathetic"]));
     let frozen = app.json(Method::PATCH, &path, Some(&ada.token), json!({"traits_frozen": true})).await;
     assert_eq!(frozen.body["traits_frozen"], true);
-    nexus_server::db::exec(
-        app.state.db.conn(),
-        "UPDATE companions SET last_evolution_date = $2 WHERE id = $1",
-        vec![id_uuid.into(), month_ago.into()],
-    )
-    .await
-    .expect("backdate");
+    backdate(&app, id_uuid, "last_evolution_date", month_ago).await;
     assert_eq!(app.post(&evolve, Some(&ada.token), json!({})).await.body["changed"], false, "frozen traits stay");
     // Over time, unasked: the first turn of a new day takes the step.
     let thawed = app.json(Method::PATCH, &path, Some(&ada.token), json!({"traits_frozen": false})).await;
     assert_eq!(thawed.body["traits_frozen"], false);
-    nexus_server::db::exec(
-        app.state.db.conn(),
-        "UPDATE companions SET last_evolution_date = $2 WHERE id = $1",
-        vec![id_uuid.into(), month_ago.into()],
-    )
-    .await
-    .expect("backdate");
+    backdate(&app, id_uuid, "last_evolution_date", month_ago).await;
     let before = app.get(&path, Some(&ada.token)).await.body;
     let turn = say(&app, &ada, &id, "Good morning Mira, how are you today?").await;
     assert_eq!(turn.status, StatusCode::OK, "{}", turn.body);
