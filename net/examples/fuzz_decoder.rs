@@ -7,7 +7,7 @@
 //! random ones, binary and control JSON) and are mutated — bit flips, byte changes,
 //! insertions, deletions, truncation, splicing, length-field and kind-byte tweaks. Every
 //! input goes through the real-time decoder (with plausible baselines on hand), both
-//! link ends, and the control-plane parser. A panic is a failure: the input is saved
+//! link ends, the inter-node (NATS) decoders, and the control-plane parser. A panic is a failure: the input is saved
 //! under `<target>/fuzz/crash-*.bin` and the run exits non-zero. Inputs that do decode
 //! must re-encode to bytes that decode to the same message.
 //!
@@ -21,7 +21,9 @@ use std::time::{Duration, Instant};
 
 use glam::Vec3;
 use nexus_net::baseline::History;
+use nexus_net::cluster::{NodeBatch, NodeMember, NodeOrder, NodeRelay};
 use nexus_net::control::ClientMsg;
+use nexus_net::control::MemberAction;
 use nexus_net::link::{ClientLink, ServerLink};
 use nexus_net::pose_codec::QuantizedAvatar;
 use nexus_net::realtime;
@@ -66,7 +68,39 @@ fn corpus(history: &mut History) -> Vec<Vec<u8>> {
             out.push(d);
         }
     }
+    // What nodes send each other over NATS.
+    let member = |id: u64| NodeMember {
+        id,
+        user: (u128::from(id) << 64) | 7,
+        name: format!("member {id}"),
+        muted: id % 2 == 0,
+        avatar: (id % 3 != 0).then(|| (QuantizedAvatar::from_state(&scripted::avatar(1, 0.3, Vec3::Y)), 9_000)),
+    };
+    out.push(NodeBatch { node: "node-a".into(), members: (1..4).map(member).collect() }.encode());
+    out.push(NodeRelay { node: "node-b".into(), member: 5, reliable: true, message: out[0].clone() }.encode());
+    out.push(
+        NodeOrder { node: "node-a".into(), home: "node-b".into(), member: 5, user: 42, action: MemberAction::Ban }
+            .encode(),
+    );
     out
+}
+
+/// The inter-node decoders: what decodes must re-encode to the same message.
+fn cluster_round_trip(input: &[u8]) -> bool {
+    let mut ok = false;
+    if let Ok(m) = NodeBatch::decode(input) {
+        assert_eq!(NodeBatch::decode(&m.encode()), Ok(m), "batch re-decode differs");
+        ok = true;
+    }
+    if let Ok(m) = NodeRelay::decode(input) {
+        assert_eq!(NodeRelay::decode(&m.encode()), Ok(m), "relay re-decode differs");
+        ok = true;
+    }
+    if let Ok(m) = NodeOrder::decode(input) {
+        assert_eq!(NodeOrder::decode(&m.encode()), Ok(m), "order re-decode differs");
+        ok = true;
+    }
+    ok
 }
 
 fn control_corpus() -> Vec<String> {
@@ -152,6 +186,7 @@ fn main() {
                     }
                     let _ = ServerLink::new(3).receive(&input, 1);
                     let _ = ClientLink::new(3).receive(&input);
+                    ok |= cluster_round_trip(&input);
                 } else if let Ok(text) = std::str::from_utf8(&input)
                     && let Ok(m) = ClientMsg::parse(text)
                 {

@@ -226,6 +226,45 @@ impl From<&ProtocolError> for ErrorCode {
     }
 }
 
+/// A STUN or TURN server for ICE, as in the W3C `RTCIceServer` (`stun:host:port`,
+/// `turn:host:port?transport=udp` with a username and credential).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// Its URLs.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    /// TURN credential.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub credential: String,
+}
+
+impl IceServer {
+    /// Check the URL schemes (`stun:`, `stuns:`, `turn:`, `turns:`) and that TURN has
+    /// credentials.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.urls.is_empty() {
+            return Err("an ICE server needs at least one URL".into());
+        }
+        for url in &self.urls {
+            let scheme = url.split_once(':').map_or("", |(s, _)| s);
+            match scheme {
+                "stun" | "stuns" => {}
+                "turn" | "turns" if self.username.is_empty() || self.credential.is_empty() => {
+                    return Err(format!("{url}: TURN needs a username and a credential"));
+                }
+                "turn" | "turns" => {}
+                _ => return Err(format!("{url}: not a stun:, stuns:, turn: or turns: URL")),
+            }
+            if url.len() <= scheme.len() + 1 {
+                return Err(format!("{url}: no host"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A member as others see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberInfo {
@@ -269,6 +308,9 @@ pub enum ServerMsg {
         tick_hz: u16,
         /// Which server node answered (for logs; scale-out).
         node: String,
+        /// STUN/TURN servers to gather WebRTC candidates with (empty: host candidates).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// Handshake refused; the connection closes.
     Reject(HandshakeReject),
@@ -309,6 +351,24 @@ pub enum ServerMsg {
     },
     /// You left the room.
     RoomLeft,
+    /// What a member just said, as the server's speech-to-text heard it (live captions;
+    /// only speech that passed moderation).
+    Caption {
+        /// The speaker.
+        slot: Slot,
+        /// Their words.
+        text: String,
+    },
+    /// Moderation acted on something you said (a warning, or a block that also muted
+    /// you in this room).
+    Moderated {
+        /// `warn` or `block`.
+        action: String,
+        /// The categories that triggered it.
+        categories: Vec<String>,
+        /// Why, for the user.
+        message: String,
+    },
     /// Answer to [`ClientMsg::RtcOffer`].
     RtcAnswer {
         /// Session description.
@@ -372,6 +432,51 @@ mod tests {
                 assert_eq!(msg.verify(phase).is_ok(), ok, "{} in {phase:?}", msg.name());
             }
         }
+    }
+
+    #[test]
+    fn every_server_message_survives_its_json() {
+        let ice = IceServer { urls: vec!["stun:stun.example.org:3478".into()], ..IceServer::default() };
+        let turn = IceServer {
+            urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+            username: "u".into(),
+            credential: "c".into(),
+        };
+        let member = MemberInfo { slot: 3, name: "Zoë".into(), muted: true };
+        let all = [
+            ServerMsg::Welcome {
+                version: PROTOCOL_VERSION,
+                resume_token: "r".into(),
+                resumed: false,
+                server_time_us: u64::MAX,
+                tick_hz: 72,
+                node: "node-a".into(),
+                ice_servers: vec![ice, turn],
+            },
+            ServerMsg::Reject(HandshakeReject::WrongVersion { ours: 1, theirs: 7 }),
+            ServerMsg::Rooms {
+                rooms: vec![RoomSummary { room: RoomId("r".into()), name: "Café".into(), members: 2, capacity: 8 }],
+            },
+            ServerMsg::RoomJoined { room: RoomId("r".into()), slot: 1, members: vec![member.clone()], capacity: 8 },
+            ServerMsg::MemberJoined(member),
+            ServerMsg::MemberLeft { slot: 9 },
+            ServerMsg::MemberMuted { slot: 9, muted: false },
+            ServerMsg::Removed { action: MemberAction::Ban },
+            ServerMsg::RoomLeft,
+            ServerMsg::Caption { slot: 2, text: "hello \"there\" ☕".into() },
+            ServerMsg::Moderated { action: "block".into(), categories: vec!["hate".into()], message: "m".into() },
+            ServerMsg::RtcAnswer { sdp: "v=0\r\n".into() },
+            ServerMsg::Error { code: ErrorCode::BannedFromRoom, message: "no".into() },
+        ];
+        for m in all {
+            let json = m.to_json();
+            assert_eq!(serde_json::from_str::<ServerMsg>(&json).unwrap(), m, "{json}");
+        }
+        // An older server's welcome (no ICE servers) still reads.
+        let old = r#"{"type":"welcome","version":1,"resume_token":"r","resumed":false,"server_time_us":1,"tick_hz":72,"node":"n"}"#;
+        assert!(
+            matches!(serde_json::from_str::<ServerMsg>(old), Ok(ServerMsg::Welcome { ice_servers, .. }) if ice_servers.is_empty())
+        );
     }
 
     #[test]

@@ -189,6 +189,28 @@ pub struct Config {
     #[arg(long, env = "NEXUS_RTC_UDP", default_value = "0.0.0.0:0", value_delimiter = ',')]
     pub rtc_udp: Vec<String>,
 
+    /// STUN/TURN servers for WebRTC, comma-separated URLs (`stun:host:3478`,
+    /// `turn:host:3478?transport=udp`). The server gathers its candidates with them and
+    /// names them to clients in the `welcome`. Default: none — host candidates only,
+    /// enough on one machine, a LAN, or a server with a public address.
+    #[arg(long, env = "NEXUS_ICE_SERVERS", value_delimiter = ',')]
+    pub ice_servers: Vec<String>,
+
+    /// User name for the `turn:` servers of `--ice-servers`.
+    #[arg(long, env = "NEXUS_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+
+    /// Credential for the `turn:` servers of `--ice-servers` (a secret: prefer the
+    /// environment).
+    #[arg(long, env = "NEXUS_TURN_CREDENTIAL", hide_env_values = true)]
+    pub turn_credential: Option<String>,
+
+    /// Listen to members' voice in rooms: speech-to-text, moderation of what is said
+    /// (a block mutes the speaker) and live captions. Needs the speech-to-text model;
+    /// `false` only relays voice.
+    #[arg(long, env = "NEXUS_ROOM_LISTEN", default_value_t = true, action = clap::ArgAction::Set)]
+    pub room_listen: bool,
+
     /// How long a dropped member keeps their slot, waiting to resume (seconds).
     #[arg(long, env = "NEXUS_ROOM_RESUME_SECS", default_value_t = 20)]
     pub room_resume_secs: u64,
@@ -253,6 +275,31 @@ impl Config {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.resolved_data_dir().join("nexus.db").display()))
+    }
+
+    /// The ICE servers of `--ice-servers`: the STUN URLs as one server, the TURN URLs as
+    /// another with the TURN credentials. Refuses unknown schemes and TURN without
+    /// credentials.
+    pub fn ice_servers(&self) -> anyhow::Result<Vec<nexus_net::control::IceServer>> {
+        use nexus_net::control::IceServer;
+        let urls: Vec<&str> = self.ice_servers.iter().map(|u| u.trim()).filter(|u| !u.is_empty()).collect();
+        let is_turn = |u: &&str| u.starts_with("turn:") || u.starts_with("turns:");
+        let (turn, stun): (Vec<&str>, Vec<&str>) = urls.into_iter().partition(is_turn);
+        let mut servers = Vec::new();
+        if !stun.is_empty() {
+            servers.push(IceServer { urls: stun.into_iter().map(str::to_owned).collect(), ..IceServer::default() });
+        }
+        if !turn.is_empty() {
+            servers.push(IceServer {
+                urls: turn.into_iter().map(str::to_owned).collect(),
+                username: self.turn_username.clone().unwrap_or_default(),
+                credential: self.turn_credential.clone().unwrap_or_default(),
+            });
+        }
+        for server in &servers {
+            server.validate().map_err(|e| anyhow::anyhow!("--ice-servers: {e}"))?;
+        }
+        Ok(servers)
     }
 
     /// A configuration with every default, rooted in `data_dir` (tests, embedding).

@@ -75,11 +75,19 @@ impl AppState {
             tick_hz: config.rt_tick_hz.clamp(1, 240),
             resume_window: std::time::Duration::from_secs(config.room_resume_secs),
             rtc_udp: config.rtc_udp.clone(),
+            ice_servers: config.ice_servers()?,
             node: node.clone(),
         });
         if let Some(url) = &config.nats_url {
             rooms = rooms.with_cluster(crate::rooms::cluster::Cluster::connect(url, &node).await?);
             tracing::info!(%node, "rooms shared over NATS");
+        }
+        let companions = CompanionRuntime::from_config(&config);
+        if config.room_listen {
+            match crate::rooms::listen::Ears::new(companions.stt.clone()) {
+                Some(ears) => rooms = rooms.with_ears(ears),
+                None => tracing::info!("no speech-to-text model: room voice is relayed, not transcribed"),
+            }
         }
         Ok(Self {
             db,
@@ -92,7 +100,7 @@ impl AppState {
             moderator,
             flood_guard: Arc::new(FloodGuard::new(config.flood_max_per_10s.max(1))),
             rooms,
-            companions: CompanionRuntime::from_config(&config),
+            companions,
             keys: Arc::new(keys),
             config: Arc::new(config),
         })

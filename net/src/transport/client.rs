@@ -248,9 +248,14 @@ impl RoomClient {
     }
 
     /// Offer WebRTC and wait until both data channels are open. On failure the client
-    /// keeps using the WebSocket.
+    /// keeps using the WebSocket. Candidates are gathered on `udp` and from the STUN/TURN
+    /// servers the server named in its `welcome`.
     pub async fn upgrade_rtc(&mut self, udp: &[String]) -> Result<(), ClientError> {
-        let (pending, offer) = RtcPeer::offer(udp).await?;
+        let ice = match &self.welcome {
+            ServerMsg::Welcome { ice_servers, .. } => ice_servers.clone(),
+            _ => Vec::new(),
+        };
+        let (pending, offer) = RtcPeer::offer(udp, &ice).await?;
         self.send(&ClientMsg::RtcOffer { sdp: offer }).await?;
         let answer = self
             .expect("rtc_answer", |m| match m {

@@ -4,16 +4,22 @@
 //! [`Channel::Events`] reliable and ordered. The client offers, the server answers;
 //! signalling is non-trickle (each side waits for ICE gathering, then sends one SDP over
 //! the authenticated WebSocket).
+//!
+//! Candidates: the host addresses a peer binds, plus server-reflexive ones from the STUN
+//! servers in [`IceServer`]s (the server names them in its `welcome`, so clients behind
+//! NAT use the same ones; TURN URLs are passed to the crate as they are).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::mpsc;
+
+pub use crate::control::IceServer;
 use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription,
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
+    RTCIceServer, RTCPeerConnectionState, RTCSessionDescription,
 };
 
 /// Label of the unreliable channel.
@@ -155,14 +161,23 @@ struct Built<P> {
     channels: ChannelList,
 }
 
-async fn build(udp: &[String]) -> Result<Built<impl PeerConnection>, RtcError> {
+async fn build(udp: &[String], ice: &[IceServer]) -> Result<Built<impl PeerConnection>, RtcError> {
     let (gathered_tx, gathered) = mpsc::channel(1);
     let (events_tx, events) = mpsc::channel(1024);
     let channels: ChannelList = Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let handler =
         Arc::new(Handler { gathered: gathered_tx, events: events_tx.clone(), channels: Arc::clone(&channels) });
-    let pc =
-        PeerConnectionBuilder::new().with_handler(handler).with_udp_addrs(udp.to_vec()).build().await.map_err(err)?;
+    let ice_servers = ice
+        .iter()
+        .map(|s| RTCIceServer { urls: s.urls.clone(), username: s.username.clone(), credential: s.credential.clone() })
+        .collect();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::default().with_ice_servers(ice_servers).build())
+        .with_handler(handler)
+        .with_udp_addrs(udp.to_vec())
+        .build()
+        .await
+        .map_err(err)?;
     Ok(Built { pc, gathered, events_tx, events, channels })
 }
 
@@ -197,9 +212,9 @@ impl PendingOffer {
 impl RtcPeer {
     /// The client side: create both channels and an offer. Returns the pending peer and
     /// the offer's SDP; pass the server's answer to [`PendingOffer::accept`]. `udp` lists
-    /// local addresses to bind (e.g. `0.0.0.0:0`).
-    pub async fn offer(udp: &[String]) -> Result<(PendingOffer, String), RtcError> {
-        let built = build(udp).await?;
+    /// local addresses to bind (e.g. `0.0.0.0:0`); `ice`, the STUN/TURN servers.
+    pub async fn offer(udp: &[String], ice: &[IceServer]) -> Result<(PendingOffer, String), RtcError> {
+        let built = build(udp, ice).await?;
         let unreliable = RTCDataChannelInit { ordered: false, max_retransmits: Some(0), ..Default::default() };
         let rt = built.pc.create_data_channel(REALTIME_LABEL, Some(unreliable)).await.map_err(err)?;
         let ev = built.pc.create_data_channel(EVENTS_LABEL, None).await.map_err(err)?;
@@ -218,8 +233,12 @@ impl RtcPeer {
 
     /// The server side: answer a client's offer. Returns the peer, its event stream and
     /// the answer's SDP.
-    pub async fn answer(offer_sdp: &str, udp: &[String]) -> Result<(Self, mpsc::Receiver<RtcEvent>, String), RtcError> {
-        let built = build(udp).await?;
+    pub async fn answer(
+        offer_sdp: &str,
+        udp: &[String],
+        ice: &[IceServer],
+    ) -> Result<(Self, mpsc::Receiver<RtcEvent>, String), RtcError> {
+        let built = build(udp, ice).await?;
         drop(built.events_tx);
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned()).map_err(err)?;
         built.pc.set_remote_description(offer).await.map_err(err)?;

@@ -205,6 +205,11 @@ pub struct NewMessage<'a> {
 
 /// Appends `message` to the conversation of `companion` with `user`, sealed; returns its
 /// sequence number.
+///
+/// The number is taken in the insert itself (`MAX(seq) + 1`); two nodes appending to one
+/// conversation at once collide on `UNIQUE (companion_id, seq)`, and the loser tries
+/// again with the next number. Call it outside a transaction (a failed insert aborts a
+/// PostgreSQL transaction).
 pub async fn append<C: ConnectionTrait>(
     c: &C,
     key: &[u8; 32],
@@ -213,33 +218,36 @@ pub async fn append<C: ConnectionTrait>(
     message: NewMessage<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64, AppError> {
-    let row = db::one(
-        c,
-        "SELECT COALESCE(MAX(seq), 0) AS last FROM companion_messages WHERE companion_id = $1",
-        vec![companion.into()],
-    )
-    .await?
-    .ok_or_else(|| AppError::Internal("MAX returned no row".into()))?;
-    let seq = get::<i64>(&row, "last")? + 1;
-    db::exec(
-        c,
-        "INSERT INTO companion_messages (id, companion_id, user_id, seq, role, content_sealed, emotion, model, moderation, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        vec![
-            Uuid::now_v7().into(),
-            companion.into(),
-            user.into(),
-            seq.into(),
-            message.role.into(),
-            crate::cipher::seal(key, user, message.content)?.into(),
-            message.emotion.map(str::to_owned).into(),
-            message.model.map(str::to_owned).into(),
-            message.moderation.into(),
-            now.into(),
-        ],
-    )
-    .await?;
-    Ok(seq)
+    const ATTEMPTS: usize = 8;
+    let sealed = crate::cipher::seal(key, user, message.content)?;
+    for _ in 0..ATTEMPTS {
+        let inserted = db::one(
+            c,
+            "INSERT INTO companion_messages (id, companion_id, user_id, seq, role, content_sealed, emotion, model, moderation, created_at)
+             SELECT $1, $2, $3, COALESCE(MAX(seq), 0) + 1, $4, $5, $6, $7, $8, $9
+             FROM companion_messages WHERE companion_id = $2
+             RETURNING seq",
+            vec![
+                Uuid::now_v7().into(),
+                companion.into(),
+                user.into(),
+                message.role.into(),
+                sealed.clone().into(),
+                message.emotion.map(str::to_owned).into(),
+                message.model.map(str::to_owned).into(),
+                message.moderation.into(),
+                now.into(),
+            ],
+        )
+        .await;
+        match inserted {
+            Ok(Some(row)) => return Ok(get::<i64>(&row, "seq")?),
+            Ok(None) => return Err(AppError::Internal("the message insert returned no row".into())),
+            Err(e) if db::is_unique_violation(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::Unavailable("the conversation is busy; try again".into()))
 }
 
 /// The last `limit` messages of the conversation, oldest first, opened.

@@ -11,8 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nexus_net::cluster::{NodeBatch, NodeRelay, RoomAnnouncement, lookup_subject, relay_subject, state_subject};
+use nexus_net::cluster::{
+    NodeBatch, NodeOrder, NodeRelay, RoomAnnouncement, lookup_subject, order_subject, relay_subject, state_subject,
+};
 use nexus_net::control::RoomId;
+
+use uuid::Uuid;
 
 use super::hub::{HubClock, RoomHub};
 use super::room::Room;
@@ -53,17 +57,25 @@ impl Cluster {
         for relay in room.take_outbox(&self.node) {
             let _ = self.client.publish(relay_subject(&room.id.0), relay.encode().into()).await;
         }
+        for order in room.take_orders(&self.node) {
+            if let Err(e) = self.client.publish(order_subject(&room.id.0), order.encode().into()).await {
+                tracing::warn!(error = %e, action = ?order.action, "publishing a moderation order to NATS");
+            }
+        }
     }
 
-    /// Apply the other nodes' states and relays of `room` until it closes here.
+    /// Apply the other nodes' states, relays and moderation orders of `room` until it
+    /// closes here.
     pub async fn follow(self, room: Arc<Room>, clock: HubClock) {
         let subscribe = |subject: String| {
             let client = self.client.clone();
             async move { client.subscribe(subject).await }
         };
-        let (Ok(mut states), Ok(mut relays)) =
-            (subscribe(state_subject(&room.id.0)).await, subscribe(relay_subject(&room.id.0)).await)
-        else {
+        let (Ok(mut states), Ok(mut relays), Ok(mut orders)) = (
+            subscribe(state_subject(&room.id.0)).await,
+            subscribe(relay_subject(&room.id.0)).await,
+            subscribe(order_subject(&room.id.0)).await,
+        ) else {
             tracing::warn!(room = %room.id.0, "cannot subscribe to the room's NATS subjects");
             return;
         };
@@ -78,6 +90,11 @@ impl Cluster {
                     Ok(relay) if relay.node != *self.node => room.apply_relay(&relay),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "bad relay from NATS"),
+                },
+                Some(msg) = orders.next() => match NodeOrder::decode(&msg.payload) {
+                    Ok(order) if order.node != *self.node => room.apply_order(&order, &self.node),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "bad moderation order from NATS"),
                 },
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
@@ -100,7 +117,12 @@ impl Cluster {
                 continue;
             }
             let (_, capacity) = room.occupancy();
-            let announcement = RoomAnnouncement { name: room.name.clone(), capacity, owner: room.owner.to_string() };
+            let announcement = RoomAnnouncement {
+                name: room.name.clone(),
+                capacity,
+                owner: room.owner.to_string(),
+                banned: room.banned().iter().map(Uuid::to_string).collect(),
+            };
             if let Ok(json) = serde_json::to_vec(&announcement) {
                 let _ = self.client.publish(reply, json.into()).await;
             }

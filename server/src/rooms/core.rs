@@ -10,7 +10,7 @@ use nexus_net::control::{MemberAction, MemberInfo, Slot};
 use nexus_net::error::DecodeError;
 use nexus_net::link::{Inbound, ServerLink};
 use nexus_net::pose_codec::QuantizedAvatar;
-use nexus_net::realtime::{self, ClockPong, Realtime};
+use nexus_net::realtime::{self, ClockPong, Realtime, VoiceFrame};
 use nexus_net::state::Pose;
 use nexus_net::sync::interest::{self, Candidate, InterestPolicy};
 use nexus_net::sync::prediction::{LocomotionRules, RootState, step};
@@ -66,8 +66,9 @@ pub enum Relay {
     To(Slot, Vec<u8>),
     /// Bytes for every member but the sender, on the reliable path.
     ReliableToOthers(Slot, Vec<u8>),
-    /// Bytes for every member but the sender, on the unreliable path (voice).
-    ToOthers(Slot, Vec<u8>),
+    /// A voice frame: its bytes for every member but the sender, on the unreliable
+    /// path, and the frame itself (for the server's own listener).
+    Voice(Slot, Vec<u8>, VoiceFrame),
 }
 
 /// The room.
@@ -123,13 +124,16 @@ impl RoomCore {
 
     /// Add a member who is connected to another node; their state comes from
     /// [`RoomCore::set_remote`].
-    pub fn join_remote(&mut self, name: &str) -> Result<Slot, JoinError> {
+    pub fn join_remote(&mut self, user: Uuid, name: &str) -> Result<Slot, JoinError> {
+        if self.banned.contains(&user) {
+            return Err(JoinError::Banned);
+        }
         if self.members.len() >= usize::from(self.capacity) {
             return Err(JoinError::Full);
         }
         let slot = (0..=Slot::MAX).find(|s| !self.members.contains_key(s)).ok_or(JoinError::Full)?;
         let member = MemberCore {
-            user: Uuid::nil(),
+            user,
             name: name.to_owned(),
             muted: false,
             link: None,
@@ -140,14 +144,26 @@ impl RoomCore {
         Ok(slot)
     }
 
-    /// A remote member's latest state as their node published it.
-    pub fn set_remote(&mut self, slot: Slot, avatar: Option<(QuantizedAvatar, u64)>, muted: bool) {
-        if let Some(m) = self.members.get_mut(&slot).filter(|m| m.link.is_none()) {
-            if avatar.is_some() {
-                m.latest = avatar;
-            }
-            m.muted = muted;
+    /// A remote member's latest state as their node published it; returns whether their
+    /// mute changed.
+    pub fn set_remote(&mut self, slot: Slot, avatar: Option<(QuantizedAvatar, u64)>, muted: bool) -> bool {
+        let Some(m) = self.members.get_mut(&slot).filter(|m| m.link.is_none()) else { return false };
+        if avatar.is_some() {
+            m.latest = avatar;
         }
+        let changed = m.muted != muted;
+        m.muted = muted;
+        changed
+    }
+
+    /// Refuse `user` from now on (a ban decided here or on another node).
+    pub fn ban(&mut self, user: Uuid) {
+        self.banned.insert(user);
+    }
+
+    /// Accounts banned from the room.
+    pub fn banned(&self) -> impl Iterator<Item = &Uuid> {
+        self.banned.iter()
     }
 
     /// Members connected to this node.
@@ -242,8 +258,8 @@ impl RoomCore {
                     return Ok(None);
                 }
                 v.from = slot;
-                let bytes = realtime::encode(&Realtime::Voice(v), &nexus_net::baseline::History::new(), slot)?;
-                Ok(Some(Relay::ToOthers(slot, bytes)))
+                let bytes = realtime::encode(&Realtime::Voice(v.clone()), &nexus_net::baseline::History::new(), slot)?;
+                Ok(Some(Relay::Voice(slot, bytes, v)))
             }
             Inbound::Other(_) => Ok(None),
         }
@@ -336,7 +352,7 @@ mod tests {
         let bytes = realtime::encode(&voice, &nexus_net::baseline::History::new(), y).unwrap();
         assert_eq!(room.receive(y, &bytes, 0).unwrap(), None, "muted voice is not relayed");
         assert!(room.moderate(y, MemberAction::Unmute));
-        assert!(matches!(room.receive(y, &bytes, 0).unwrap(), Some(Relay::ToOthers(s, _)) if s == y));
+        assert!(matches!(room.receive(y, &bytes, 0).unwrap(), Some(Relay::Voice(s, _, _)) if s == y));
         assert!(!room.moderate(40, MemberAction::Kick));
     }
 

@@ -43,6 +43,8 @@ pub struct HubSettings {
     pub resume_window: Duration,
     /// Local UDP addresses for WebRTC.
     pub rtc_udp: Vec<String>,
+    /// STUN/TURN servers (used here and named to clients).
+    pub ice_servers: Vec<nexus_net::control::IceServer>,
     /// This node's name.
     pub node: String,
 }
@@ -61,6 +63,8 @@ pub struct RoomHub {
     /// Settings.
     pub settings: Arc<HubSettings>,
     cluster: Option<Cluster>,
+    /// Speech-to-text for members' voice, when the node listens.
+    pub ears: Option<super::listen::Ears>,
 }
 
 impl RoomHub {
@@ -72,6 +76,7 @@ impl RoomHub {
             clock: HubClock { epoch: Instant::now() },
             settings: Arc::new(settings),
             cluster: None,
+            ears: None,
         }
     }
 
@@ -80,6 +85,13 @@ impl RoomHub {
     pub fn with_cluster(mut self, cluster: Cluster) -> Self {
         self.cluster = Some(cluster.clone());
         tokio::spawn(cluster.serve_lookups(self.clone()));
+        self
+    }
+
+    /// Transcribe and moderate members' voice with `ears`.
+    #[must_use]
+    pub fn with_ears(mut self, ears: super::listen::Ears) -> Self {
+        self.ears = Some(ears);
         self
     }
 
@@ -134,18 +146,26 @@ impl RoomHub {
         id: &RoomId,
         first: impl FnOnce(&Arc<Room>) -> T,
     ) -> Option<(Arc<Room>, T)> {
-        if let Some(room) = self.get(id) {
+        // A room whose last local member just left is closing: host a fresh replica.
+        let open = |hub: &Self| hub.get(id).filter(|r| !r.is_closed() || hub.cluster.is_none());
+        if let Some(room) = open(self) {
             let joined = first(&room);
             return Some((room, joined));
         }
         let announcement = self.cluster.as_ref()?.lookup(id).await?;
-        if let Some(room) = self.get(id) {
+        if let Some(room) = open(self) {
             let joined = first(&room);
             return Some((room, joined));
         }
         let owner = announcement.owner.parse().unwrap_or(Uuid::nil());
         let capacity = announcement.capacity.clamp(2, 64);
-        Some(self.host(id.clone(), owner, announcement.name, capacity, first))
+        let banned: Vec<Uuid> = announcement.banned.iter().filter_map(|u| u.parse().ok()).collect();
+        Some(self.host(id.clone(), owner, announcement.name, capacity, |room| {
+            for user in banned {
+                room.ban(user);
+            }
+            first(room)
+        }))
     }
 
     fn host<T>(
@@ -165,6 +185,7 @@ impl RoomHub {
             tokio::spawn(cluster.clone().follow(Arc::clone(&room), self.clock));
         }
         let cluster = self.cluster.clone();
+        let closing = Arc::clone(&room);
         tokio::spawn(run_ticks(
             Arc::clone(&room),
             self.clock,
@@ -173,8 +194,11 @@ impl RoomHub {
             cluster,
             move || {
                 let mut inner = hub.lock();
-                inner.rooms.remove(&id);
-                inner.resumes.retain(|_, r| r.room != id);
+                // Unless a fresh replica has taken its place meanwhile.
+                if inner.rooms.get(&id).is_some_and(|r| Arc::ptr_eq(r, &closing)) {
+                    inner.rooms.remove(&id);
+                    inner.resumes.retain(|_, r| r.room != id);
+                }
                 tracing::info!(room = %id.0, "room closed");
             },
         ));

@@ -11,13 +11,15 @@
 //! - [`hub`] — the node's rooms, its real-time clock, resume tokens;
 //! - [`ws`] — the connection: handshake, phases, signalling, the writer that prefers
 //!   WebRTC;
-//! - [`cluster`] — rooms shared by several nodes over NATS.
-//!
-//! Not here yet: voice (Opus) forwarding to the speech-to-text path; mutes and bans
-//! that follow a member across nodes.
+//! - [`cluster`] — rooms shared by several nodes over NATS, moderation included: a mute,
+//!   kick or ban reaches the member on whichever node they are connected to, and a ban
+//!   holds on every node.
+//! - [`listen`] — members' voice to text: speech-to-text, moderation of what is said,
+//!   live captions.
 
 pub mod cluster;
 pub mod core;
 pub mod hub;
+pub mod listen;
 pub mod room;
 pub mod ws;

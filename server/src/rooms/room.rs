@@ -10,8 +10,8 @@ use nexus_net::error::DecodeError;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use nexus_net::cluster::{NodeBatch, NodeMember, NodeRelay};
-use nexus_net::realtime::{self, Realtime};
+use nexus_net::cluster::{NodeBatch, NodeMember, NodeOrder, NodeRelay};
+use nexus_net::realtime::{self, Realtime, VoiceFrame};
 
 use super::core::{JoinError, Relay, RoomCore};
 use super::hub::HubClock;
@@ -52,6 +52,8 @@ struct Inner {
     /// Events and voice from local members, for the other nodes; `None` when this node
     /// is not part of a cluster (nothing would ever drain it).
     outbox: Option<Vec<NodeRelay>>,
+    /// Moderators' actions for the other nodes (`None` outside a cluster, as above).
+    orders: Option<Vec<NodeOrder>>,
 }
 
 /// How long another node may stay silent before its members are dropped (it died).
@@ -96,6 +98,7 @@ impl Room {
                 remote: HashMap::new(),
                 nodes_seen: HashMap::new(),
                 outbox: clustered.then(Vec::new),
+                orders: clustered.then(Vec::new),
             }),
         }
     }
@@ -187,44 +190,81 @@ impl Room {
     }
 
     /// A moderator's action on `slot`. Returns false when there is no such member.
+    ///
+    /// A member connected to another node is moderated there: the order goes to their
+    /// home node, whose next batch shows the result here. A ban is also recorded on
+    /// every node, so the user cannot come back through another one.
     pub fn moderate(&self, slot: Slot, action: MemberAction) -> bool {
         let mut inner = self.lock();
-        let target = inner.conns.get(&slot).and_then(|c| c.out.clone());
-        if !inner.core.moderate(slot, action) {
-            return false;
-        }
-        match action {
-            MemberAction::Mute | MemberAction::Unmute => {
-                let muted = action == MemberAction::Mute;
-                broadcast(&inner, None, &ServerMsg::MemberMuted { slot, muted });
+        let Some(user) = inner.core.member(slot).map(|m| m.user) else { return false };
+        if let Some((home, member)) = inner.remote.iter().find(|(_, s)| **s == slot).map(|(k, _)| k.clone()) {
+            if action == MemberAction::Ban {
+                inner.core.ban(user);
             }
-            MemberAction::Kick | MemberAction::Ban => {
-                inner.conns.remove(&slot);
-                if let Some(out) = target {
-                    let _ = out.try_send(Outbound::Control(ServerMsg::Removed { action }));
-                }
-                broadcast(&inner, None, &ServerMsg::MemberLeft { slot });
+            if let Some(orders) = &mut inner.orders {
+                orders.push(NodeOrder { node: String::new(), home, member, user: user.as_u128(), action });
             }
+            return true;
         }
-        true
+        let ticket = inner.conns.get(&slot).map(|c| c.ticket);
+        if action == MemberAction::Ban
+            && let (Some(orders), Some(member)) = (&mut inner.orders, ticket)
+        {
+            orders.push(NodeOrder { node: String::new(), home: String::new(), member, user: user.as_u128(), action });
+        }
+        moderate_local(&mut inner, slot, action)
     }
 
-    /// A real-time message from member `m`.
-    pub fn receive(&self, m: Membership, bytes: &[u8], now_us: u64) -> Result<(), DecodeError> {
+    /// Refuse `user` from now on.
+    pub fn ban(&self, user: Uuid) {
+        self.lock().core.ban(user);
+    }
+
+    /// Accounts banned from the room.
+    #[must_use]
+    pub fn banned(&self) -> Vec<Uuid> {
+        self.lock().core.banned().copied().collect()
+    }
+
+    /// A moderator's action decided on another node: remember a ban, and carry the
+    /// action out when the member is connected here (`node` is this node's name).
+    pub fn apply_order(&self, order: &NodeOrder, node: &str) {
+        let mut inner = self.lock();
+        let user = Uuid::from_u128(order.user);
+        if order.action == MemberAction::Ban {
+            inner.core.ban(user);
+        }
+        if order.home != node {
+            return;
+        }
+        let slot = inner
+            .conns
+            .iter()
+            .find(|(s, c)| c.ticket == order.member && inner.core.member(**s).is_some_and(|m| m.user == user))
+            .map(|(&s, _)| s);
+        if let Some(slot) = slot {
+            moderate_local(&mut inner, slot, order.action);
+        }
+    }
+
+    /// A real-time message from member `m`. Returns their voice frame when it was one
+    /// (and they are not muted), for the server's listener.
+    pub fn receive(&self, m: Membership, bytes: &[u8], now_us: u64) -> Result<Option<VoiceFrame>, DecodeError> {
         let mut inner = self.lock();
         if !current(&inner, m) {
-            return Ok(());
+            return Ok(None);
         }
         match inner.core.receive(m.slot, bytes, now_us)? {
             None => {}
             Some(Relay::To(slot, b)) => send(&inner, slot, Outbound::Realtime(b)),
-            Some(Relay::ToOthers(from, b)) => {
+            Some(Relay::Voice(from, b, frame)) => {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
                     send(&inner, slot, Outbound::Realtime(b.clone()));
                 }
                 if let Some(outbox) = &mut inner.outbox {
                     outbox.push(NodeRelay { node: String::new(), member: m.ticket, reliable: false, message: b });
                 }
+                return Ok(Some(frame));
             }
             Some(Relay::ReliableToOthers(from, b)) => {
                 for &slot in inner.conns.keys().filter(|&&s| s != from) {
@@ -235,7 +275,17 @@ impl Room {
                 }
             }
         }
-        Ok(())
+        Ok(None)
+    }
+
+    /// A control message for one member here.
+    pub fn tell(&self, slot: Slot, message: ServerMsg) {
+        send(&self.lock(), slot, Outbound::Control(message));
+    }
+
+    /// A control message for every member here.
+    pub fn broadcast(&self, message: &ServerMsg) {
+        broadcast(&self.lock(), None, message);
     }
 
     /// This node's members and their latest states, for the other nodes.
@@ -249,10 +299,22 @@ impl Room {
                 let m = inner.core.member(slot)?;
                 let avatar =
                     m.latest().map(|(q, at)| (q.clone(), now_us.saturating_sub(*at).min(u64::from(u32::MAX)) as u32));
-                Some(NodeMember { id: c.ticket, name: m.name.clone(), muted: m.muted, avatar })
+                Some(NodeMember { id: c.ticket, user: m.user.as_u128(), name: m.name.clone(), muted: m.muted, avatar })
             })
             .collect();
         NodeBatch { node: node.to_owned(), members }
+    }
+
+    /// Moderators' actions queued for the other nodes since the last call.
+    pub fn take_orders(&self, node: &str) -> Vec<NodeOrder> {
+        let mut out = self.lock().orders.as_mut().map(std::mem::take).unwrap_or_default();
+        for o in &mut out {
+            node.clone_into(&mut o.node);
+            if o.home.is_empty() {
+                node.clone_into(&mut o.home);
+            }
+        }
+        out
     }
 
     /// Events and voice queued for the other nodes since the last call.
@@ -282,7 +344,7 @@ impl Room {
             let key = (batch.node.clone(), m.id);
             let slot = match inner.remote.get(&key) {
                 Some(&slot) => slot,
-                None => match inner.core.join_remote(&m.name) {
+                None => match inner.core.join_remote(Uuid::from_u128(m.user), &m.name) {
                     Ok(slot) => {
                         inner.remote.insert(key, slot);
                         broadcast(
@@ -292,11 +354,13 @@ impl Room {
                         );
                         slot
                     }
-                    Err(_) => continue, // full here: not shown on this node
+                    Err(_) => continue, // full or banned here: not shown on this node
                 },
             };
             let avatar = m.avatar.map(|(q, age)| (q, now_us.saturating_sub(u64::from(age))));
-            inner.core.set_remote(slot, avatar, m.muted);
+            if inner.core.set_remote(slot, avatar, m.muted) {
+                broadcast(&inner, None, &ServerMsg::MemberMuted { slot, muted: m.muted });
+            }
         }
     }
 
@@ -363,6 +427,28 @@ impl Room {
         inner.closed = inner.core.local_count() == 0;
         inner.closed
     }
+}
+
+/// Carry out a moderator's action on a member connected to this node.
+fn moderate_local(inner: &mut Inner, slot: Slot, action: MemberAction) -> bool {
+    let target = inner.conns.get(&slot).and_then(|c| c.out.clone());
+    if !inner.core.moderate(slot, action) {
+        return false;
+    }
+    match action {
+        MemberAction::Mute | MemberAction::Unmute => {
+            let muted = action == MemberAction::Mute;
+            broadcast(inner, None, &ServerMsg::MemberMuted { slot, muted });
+        }
+        MemberAction::Kick | MemberAction::Ban => {
+            inner.conns.remove(&slot);
+            if let Some(out) = target {
+                let _ = out.try_send(Outbound::Control(ServerMsg::Removed { action }));
+            }
+            broadcast(inner, None, &ServerMsg::MemberLeft { slot });
+        }
+    }
+    true
 }
 
 fn drop_remote(inner: &mut Inner, key: &(String, u64)) {

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use super::core::JoinError;
 use super::hub::RoomHub;
+use super::listen::{self, VoiceListener};
 use super::room::{Membership, OUTBOUND_QUEUE, Outbound, Room};
 use crate::accounts::Role;
 use crate::http::extract::{AuthUser, authenticate_token};
@@ -106,6 +107,8 @@ struct Session {
     rtc_events: Option<mpsc::Receiver<RtcEvent>>,
     control_budget: Budget,
     realtime_budget: Budget,
+    /// The member's voice becoming an utterance, when the node listens.
+    listener: Option<VoiceListener>,
 }
 
 /// What the reader loop does after a message.
@@ -134,9 +137,13 @@ impl Session {
             rtc_events: None,
             control_budget: Budget::new(20.0, 40.0),
             realtime_budget: Budget::new(600.0, 1200.0),
+            listener: None,
         };
         let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
         loop {
+            let utterance_end = session.listener.as_ref().and_then(VoiceListener::ends_at);
+            let utterance_deadline =
+                utterance_end.map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
             let next = tokio::select! {
                 msg = stream.next() => match msg {
                     Some(Ok(Message::Text(text))) => session.on_text(text.as_str()).await,
@@ -145,6 +152,7 @@ impl Session {
                     Some(Ok(Message::Close(_)) | Err(_)) | None => Next::Close,
                 },
                 event = next_rtc(&mut session.rtc_events) => session.on_rtc(event),
+                () = tokio::time::sleep_until(utterance_deadline), if utterance_end.is_some() => session.end_utterance(),
                 () = tokio::time::sleep_until(hello_deadline), if session.phase == SessionPhase::AwaitingHello => {
                     tracing::debug!("no hello in time");
                     Next::Close
@@ -273,6 +281,7 @@ impl Session {
             server_time_us: self.hub.clock().now_us(),
             tick_hz: self.hub.settings.tick_hz,
             node: self.hub.settings.node.clone(),
+            ice_servers: self.hub.settings.ice_servers.clone(),
         });
         if let Some((room, (m, members, capacity))) = joined {
             self.entered(&room, m, members, capacity);
@@ -325,6 +334,7 @@ impl Session {
         self.send(ServerMsg::RoomJoined { room: room.id.clone(), slot: m.slot, members, capacity });
         self.room = Some((Arc::clone(room), m));
         self.phase = SessionPhase::InRoom;
+        self.listener = None;
     }
 
     async fn rtc_offer(&mut self, sdp: &str) {
@@ -333,8 +343,8 @@ impl Session {
             self.rtc.events_open.store(false, Ordering::Release);
             old.close().await;
         }
-        let udp = self.hub.settings.rtc_udp.clone();
-        match tokio::time::timeout(RTC_TIMEOUT, RtcPeer::answer(sdp, &udp)).await {
+        let settings = &self.hub.settings;
+        match tokio::time::timeout(RTC_TIMEOUT, RtcPeer::answer(sdp, &settings.rtc_udp, &settings.ice_servers)).await {
             Ok(Ok((peer, events, answer))) => {
                 *self.rtc.peer.write().await = Some(Arc::new(peer));
                 self.rtc_events = Some(events);
@@ -393,10 +403,50 @@ impl Session {
             }
             return Next::Continue;
         }
-        if let Err(e) = room.receive(*m, bytes, self.hub.clock().now_us())
-            && self.realtime_budget.complain()
+        match room.receive(*m, bytes, self.hub.clock().now_us()) {
+            Ok(Some(frame)) if self.hub.ears.is_some() => self.hear(frame),
+            Ok(_) => {}
+            Err(e) => {
+                if self.realtime_budget.complain() {
+                    self.send(ServerMsg::from_protocol_error(&ProtocolError::BadRealtime { detail: e.to_string() }));
+                }
+            }
+        }
+        Next::Continue
+    }
+
+    /// A voice frame of this member's, for the node's speech-to-text.
+    fn hear(&mut self, frame: nexus_net::realtime::VoiceFrame) {
+        if self.listener.is_none() {
+            match VoiceListener::new() {
+                Ok(l) => self.listener = Some(l),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen to room voice");
+                    return;
+                }
+            }
+        }
+        if let Some(listener) = &mut self.listener
+            && let Err(e) = listener.hear(frame, Instant::now())
         {
-            self.send(ServerMsg::from_protocol_error(&ProtocolError::BadRealtime { detail: e.to_string() }));
+            tracing::debug!(error = %e, "undecodable voice frame");
+        }
+    }
+
+    /// The member stopped talking: transcribe and moderate what they said, in the
+    /// background.
+    fn end_utterance(&mut self) -> Next {
+        let Some(listener) = &mut self.listener else { return Next::Continue };
+        let pcm = match listener.take() {
+            Ok(pcm) => pcm,
+            Err(e) => {
+                tracing::debug!(error = %e, "undecodable utterance");
+                return Next::Continue;
+            }
+        };
+        if let (Some(ears), Some((room, m)), Some(user)) = (&self.hub.ears, &self.room, &self.user) {
+            let task = listen::utterance(self.state.clone(), ears.clone(), Arc::clone(room), *m, user.clone(), pcm);
+            tokio::spawn(task);
         }
         Next::Continue
     }

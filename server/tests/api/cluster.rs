@@ -1,16 +1,16 @@
-//! Two nexus-server nodes share one room — poses, events, voice — through a real
-//! nats-server; when one node dies,
-//! only its clients drop, and they carry on through the other node.
+//! Two nexus-server nodes share one room — poses, events, voice, and the moderators'
+//! mutes, kicks and bans — through a real nats-server; when one node dies, only its
+//! clients drop, and they carry on through the other node.
 #![allow(clippy::unwrap_used)] // helpers shared by the test unwrap like the test does
 
 use std::time::Duration;
 
 use glam::Vec3;
-use nexus_net::control::ServerMsg;
+use nexus_net::control::{ClientMsg, ErrorCode, MemberAction, ServerMsg};
 use nexus_net::hand::Side;
 use nexus_net::realtime::{EventAction, GestureCode, Realtime, RoomEvent};
 use nexus_net::scripted;
-use nexus_net::transport::client::{ClientEvent, RoomClient};
+use nexus_net::transport::client::{ClientError, ClientEvent, RoomClient};
 use nexus_server::config::Config;
 use nexus_server::state::AppState;
 
@@ -23,6 +23,8 @@ fn node_config(dir: &std::path::Path, nats: &str, node: &str) -> Config {
     config.login_rate_per_minute = 1_000;
     config.nats_url = Some(nats.to_owned());
     config.node_name = Some(node.to_owned());
+    // These tests are about sharing rooms; the speech-to-text path has its own test.
+    config.room_listen = false;
     config
 }
 
@@ -166,5 +168,92 @@ fn two_nodes_share_a_room_over_nats_and_survive_one_dying() {
         assert!(seen > 10, "after failover ben saw ana {seen} times");
     });
     drop(server_b);
+    drop(nats);
+}
+
+/// Voice frames from `from` that `to` hears within `within`.
+async fn voice_heard(from: &mut RoomClient, to: &mut RoomClient, within: Duration) -> usize {
+    let frames = nexus_net::voice::VoiceEncoder::new(nexus_net::voice::DEFAULT_BITRATE, 5)
+        .unwrap()
+        .push(&nexus_net::voice::speech_like(0.1))
+        .unwrap();
+    for v in &frames {
+        from.send_message(&Realtime::Voice(v.clone())).await.unwrap();
+    }
+    let mut heard = 0;
+    let deadline = tokio::time::Instant::now() + within;
+    while let Some(e) = to.next_event(deadline.saturating_duration_since(tokio::time::Instant::now())).await {
+        if let ClientEvent::Realtime(Realtime::Voice(_)) = e {
+            heard += 1;
+        }
+    }
+    heard
+}
+
+#[test]
+fn a_mute_kick_or_ban_reaches_the_member_on_the_other_node_and_a_ban_holds_on_every_node() {
+    let Some(nats) = NatsServer::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let state_a = AppState::build(node_config(dir.path(), &nats.url, "node-a")).await.unwrap();
+        let (t1, t2) = (token(&state_a, "ana").await, token(&state_a, "ben").await);
+        let state_b = AppState::build(node_config(dir.path(), &nats.url, "node-b")).await.unwrap();
+        let server_a = nexus_server::spawn(state_a).await.unwrap();
+        let server_b = nexus_server::spawn(state_b).await.unwrap();
+        let url = |addr: std::net::SocketAddr| format!("ws://{addr}{}", nexus_net::control::WS_PATH);
+        let (url_a, url_b) = (url(server_a.addr), url(server_b.addr));
+        // Ana owns the room on node A; ben joins it through node B.
+        let mut ana = RoomClient::connect(&url_a, &t1, None).await.unwrap();
+        let (room, _) = ana.create_room("moderated", 8).await.unwrap();
+        let mut ben = RoomClient::connect(&url_b, &t2, None).await.unwrap();
+        let (_, ben_on_b) = ben.join_room(&room).await.unwrap();
+        let ServerMsg::MemberJoined(ben_on_a) =
+            until_control(&mut ana, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberJoined(_))).await
+        else {
+            unreachable!()
+        };
+        assert!(voice_heard(&mut ben, &mut ana, Duration::from_secs(2)).await > 0, "ben's voice crosses nodes");
+
+        // A mute decided on A is carried out on B: ben is told, and his voice stops.
+        ana.send(&ClientMsg::Moderate { slot: ben_on_a.slot, action: MemberAction::Mute }).await.unwrap();
+        let told =
+            until_control(&mut ben, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberMuted { .. })).await;
+        assert_eq!(told, ServerMsg::MemberMuted { slot: ben_on_b, muted: true });
+        let seen =
+            until_control(&mut ana, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberMuted { .. })).await;
+        assert_eq!(seen, ServerMsg::MemberMuted { slot: ben_on_a.slot, muted: true }, "node A shows the mute");
+        assert_eq!(voice_heard(&mut ben, &mut ana, Duration::from_millis(800)).await, 0, "a muted member is not heard");
+        ana.send(&ClientMsg::Moderate { slot: ben_on_a.slot, action: MemberAction::Unmute }).await.unwrap();
+        until_control(&mut ben, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberMuted { muted: false, .. }))
+            .await;
+        until_control(&mut ana, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberMuted { muted: false, .. }))
+            .await;
+        assert!(voice_heard(&mut ben, &mut ana, Duration::from_secs(2)).await > 0, "unmuted, he is heard again");
+
+        // A kick: ben is removed on B, leaves on A, and may come back.
+        ana.send(&ClientMsg::Moderate { slot: ben_on_a.slot, action: MemberAction::Kick }).await.unwrap();
+        let removed = until_control(&mut ben, Duration::from_secs(5), |m| matches!(m, ServerMsg::Removed { .. })).await;
+        assert_eq!(removed, ServerMsg::Removed { action: MemberAction::Kick });
+        until_control(&mut ana, Duration::from_secs(5), |m| *m == ServerMsg::MemberLeft { slot: ben_on_a.slot }).await;
+        ben.join_room(&room).await.unwrap();
+        let ServerMsg::MemberJoined(ben_on_a) =
+            until_control(&mut ana, Duration::from_secs(5), |m| matches!(m, ServerMsg::MemberJoined(_))).await
+        else {
+            unreachable!()
+        };
+
+        // A ban: removed on B, and refused on both nodes afterwards.
+        ana.send(&ClientMsg::Moderate { slot: ben_on_a.slot, action: MemberAction::Ban }).await.unwrap();
+        let removed = until_control(&mut ben, Duration::from_secs(5), |m| matches!(m, ServerMsg::Removed { .. })).await;
+        assert_eq!(removed, ServerMsg::Removed { action: MemberAction::Ban });
+        until_control(&mut ana, Duration::from_secs(5), |m| *m == ServerMsg::MemberLeft { slot: ben_on_a.slot }).await;
+        let refused =
+            |r: Result<_, ClientError>| matches!(r, Err(ClientError::Server { code: ErrorCode::BannedFromRoom, .. }));
+        assert!(refused(ben.join_room(&room).await), "node B refuses him");
+        let mut ben_a = RoomClient::connect(&url_a, &t2, None).await.unwrap();
+        assert!(refused(ben_a.join_room(&room).await), "node A refuses him");
+        drop((server_a, server_b));
+    });
     drop(nats);
 }

@@ -149,6 +149,40 @@ async fn a_conversation_is_moderated_remembered_and_sealed(app: TestApp) {
 }
 on_both_backends!(a_conversation_is_moderated_remembered_and_sealed);
 
+/// Two nodes writing to one conversation at once must not lose a message to a clash of
+/// sequence numbers.
+async fn concurrent_appends_to_one_conversation_get_distinct_numbers(app: TestApp) {
+    use nexus_server::companion::store::{self, NewMessage};
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id: uuid::Uuid = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).parse().expect("id");
+    let user = ada.id;
+    let writers: Vec<_> = (0..12)
+        .map(|i| {
+            let state = app.state.clone();
+            tokio::spawn(async move {
+                let content = format!("message {i}");
+                let message =
+                    NewMessage { role: "user", content: &content, emotion: None, model: None, moderation: "allow" };
+                store::append(state.db.conn(), &state.keys.content_key, id, user, message, chrono::Utc::now()).await
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for w in writers {
+        seqs.push(w.await.expect("task").expect("append"));
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=12).collect::<Vec<i64>>());
+    let log = store::recent(app.state.db.conn(), &app.state.keys.content_key, id, ada.id, 50).await.expect("log");
+    let mut said: Vec<String> = log.iter().map(|m| m.content.clone()).collect();
+    said.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("message {i}")).collect();
+    expected.sort();
+    assert_eq!(said, expected, "every message kept");
+}
+on_both_backends!(concurrent_appends_to_one_conversation_get_distinct_numbers);
+
 async fn a_harmful_reply_is_withheld_and_recorded_without_penalising_the_user(app: TestApp) {
     let ada = app.user("ada").await;
     let auth = nexus_server::http::extract::authenticate_token(&app.state, &ada.token, false).await.expect("auth");

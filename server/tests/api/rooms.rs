@@ -321,3 +321,92 @@ async fn owners_moderate_members_and_capacity_holds() {
     owner.send(&ClientMsg::Moderate { slot: 60, action: MemberAction::Kick }).await.unwrap();
     control(&mut owner, |m| matches!(m, ServerMsg::Error { code: ErrorCode::MemberNotFound, .. })).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_stun_and_turn_servers_reach_clients_and_bad_ones_stop_the_start() {
+    let app = TestApp::sqlite_with(|c| {
+        c.ice_servers = vec!["stun:stun.example.org:3478".into(), "turn:turn.example.org:3478?transport=udp".into()];
+        c.turn_username = Some("nexus".into());
+        c.turn_credential = Some("not-a-real-secret".into());
+    })
+    .await;
+    let url = app.listen().await;
+    let user = app.user("iris").await;
+    let client = RoomClient::connect(&url, &user.token, None).await.unwrap();
+    let ServerMsg::Welcome { ice_servers, .. } = &client.welcome else { panic!("no welcome") };
+    assert_eq!(ice_servers.len(), 2, "{ice_servers:?}");
+    assert_eq!(ice_servers[0].urls, ["stun:stun.example.org:3478"]);
+    assert!(ice_servers[0].username.is_empty());
+    assert_eq!(ice_servers[1].urls, ["turn:turn.example.org:3478?transport=udp"]);
+    assert_eq!((ice_servers[1].username.as_str(), ice_servers[1].credential.as_str()), ("nexus", "not-a-real-secret"));
+
+    // A TURN URL without credentials, or something that is not STUN/TURN, is a start-up
+    // error naming the URL.
+    for (urls, user) in [(vec!["turn:turn.example.org"], None), (vec!["https://stun.example.org"], Some("u"))] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = nexus_server::config::Config::embedded(dir.path().to_path_buf());
+        config.ice_servers = urls.iter().map(|u| (*u).to_owned()).collect();
+        config.turn_username = user.map(str::to_owned);
+        config.turn_credential = user.map(str::to_owned);
+        let e = config.ice_servers().unwrap_err().to_string();
+        assert!(e.contains(urls[0]), "{e}");
+    }
+}
+
+/// `text` spoken by espeak-ng, as the Opus frames a client sends while its user talks.
+fn spoken_frames(text: &str) -> Vec<nexus_net::realtime::VoiceFrame> {
+    let settings = nexus_avatar::lip_sync::espeak::VoiceSettings { voice: "en-us".into(), rate_wpm: 150, pitch: 45 };
+    let speech = nexus_avatar::lip_sync::espeak::synthesize(text, &settings).expect("espeak-ng");
+    let samples: Vec<f32> = speech.samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    let pcm: Vec<i16> = nexus_server::companion::listen::resample(&samples, speech.sample_rate, voice::SAMPLE_RATE)
+        .iter()
+        .map(|&s| (s * 32_767.0).clamp(-32_768.0, 32_767.0) as i16)
+        .collect();
+    voice::VoiceEncoder::new(voice::DEFAULT_BITRATE, 5).unwrap().push(&pcm).unwrap()
+}
+
+/// Send `frames` at about real time (the way a microphone produces them).
+async fn talk(client: &mut RoomClient, frames: &[nexus_net::realtime::VoiceFrame]) {
+    for f in frames {
+        client.send_message(&Realtime::Voice(f.clone())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_voice_is_transcribed_moderated_and_captioned_and_blocked_speech_mutes_the_speaker() {
+    let app = TestApp::sqlite().await;
+    assert!(app.state.rooms.ears.is_some(), "the node listens (speech-to-text model fetched)");
+    let url = app.listen().await;
+    let (ua, ub) = (app.user("alice").await, app.user("bob").await);
+    let mut a = RoomClient::connect(&url, &ua.token, None).await.unwrap();
+    let mut b = RoomClient::connect(&url, &ub.token, None).await.unwrap();
+    let (room, slot_a) = a.create_room("Captions", 4).await.unwrap();
+    b.join_room(&room).await.unwrap();
+    control(&mut a, |m| matches!(m, ServerMsg::MemberJoined(_))).await;
+
+    // Alice talks; both see her words as a caption, under her slot.
+    talk(&mut a, &spoken_frames("Hello Bob. My brother Tom plays the guitar in a jazz band.")).await;
+    let wait_caption = |m: &ServerMsg| matches!(m, ServerMsg::Caption { .. });
+    let ServerMsg::Caption { slot, text } = control(&mut b, wait_caption).await else { unreachable!() };
+    assert_eq!(slot, slot_a);
+    let heard = text.to_lowercase();
+    for word in ["brother", "guitar", "jazz"] {
+        assert!(heard.contains(word), "{word} missing from the caption {text:?}");
+    }
+    assert!(matches!(control(&mut a, wait_caption).await, ServerMsg::Caption { slot, .. } if slot == slot_a));
+
+    // What she says next is blocked (STRICT, self-harm): no caption; she is told why and
+    // muted in the room, and bob sees the mute.
+    talk(&mut a, &spoken_frames("Some days I want to kill myself.")).await;
+    let told = control(&mut a, |m| matches!(m, ServerMsg::Moderated { .. })).await;
+    let ServerMsg::Moderated { action, categories, message } = told else { unreachable!() };
+    assert_eq!((action.as_str(), categories), ("block", vec!["self-harm".to_owned()]));
+    assert!(!message.is_empty());
+    control(&mut a, |m| *m == ServerMsg::MemberMuted { slot: slot_a, muted: true }).await;
+    let next = control(&mut b, |m| matches!(m, ServerMsg::Caption { .. } | ServerMsg::MemberMuted { .. })).await;
+    assert_eq!(next, ServerMsg::MemberMuted { slot: slot_a, muted: true }, "no caption of blocked speech");
+    // The incident is the transcript's, by hash; no table holds what was said.
+    assert_eq!(app.count("moderation_incidents").await, 1);
+    assert!(!app.database_contains("guitar").await && !app.database_contains("myself").await);
+}
