@@ -94,6 +94,8 @@ pub struct Options {
     pub bench_report: Option<PathBuf>,
     /// A WAV clip to say to the companion when the room opens.
     pub say: Option<PathBuf>,
+    /// A room to join (its id) rather than opening one.
+    pub join: Option<String>,
 }
 
 /// Why the run ended badly (the exit code is non-zero). Shared, because `App::run` hands
@@ -153,6 +155,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         room_timeout,
         bench_report,
         say,
+        join,
     } = options;
     let title = "Nexus — café terrace".to_owned();
     // Fixed-length runs (tests, screenshots, the bench) compile every render pipeline
@@ -235,10 +238,11 @@ pub fn build(options: Options) -> (App, ActiveSource) {
         .insert_resource(DirectionalLightShadowMap { size: shadow_map_size(settings.graphics.quality) })
         .insert_resource(crate::ui::chat::ChatState::default())
         .insert_resource(crate::microphone::SayOnEntry(say))
+        .insert_resource(crate::presence::JoinRoom(join))
         .insert_resource(bevy::audio::GlobalVolume::new(bevy::audio::Volume::Linear(settings.audio.master)))
         .insert_resource(crate::conversation::VoiceVolume(settings.audio.voice))
         .init_non_send::<crate::microphone::Microphone>()
-        .add_plugins(crate::conversation::ConversationPlugin);
+        .add_plugins((crate::conversation::ConversationPlugin, crate::presence::PresencePlugin));
     if let Ok(s) = services {
         app.insert_resource(s);
     }
@@ -311,11 +315,17 @@ pub fn build(options: Options) -> (App, ActiveSource) {
                     crate::conversation::add_minds,
                     crate::conversation::see_gestures,
                     crate::conversation::on_answers,
+                    crate::conversation::feel_touch,
                     crate::conversation::think,
                 )
                     .chain()
                     .before(nexus_avatar::plugin::AvatarSystems::Animate),
                 crate::session::track,
+                crate::presence::connect,
+                (crate::presence::on_presence_events, crate::presence::sync_avatars)
+                    .chain()
+                    .run_if(resource_exists::<crate::presence::Presence>)
+                    .before(nexus_avatar::plugin::AvatarSystems::Animate),
             )
                 .run_if(in_state(AppState::Room)),
         )

@@ -16,6 +16,10 @@ use crate::room::description::Placement;
 /// The companion's avatar, relative to the asset root.
 pub const AVATAR_ASSET: &str = "avatars/companion.glb";
 
+/// Height of the placeholder humanoid's head (its eyes), m — used when the generated
+/// avatar is missing.
+pub const PLACEHOLDER_HEAD_HEIGHT: f32 = 1.58;
+
 /// The companion's root entity.
 #[derive(Component)]
 pub struct CompanionAvatar;
@@ -124,7 +128,8 @@ pub fn spawn_placeholder(
                 c.spawn(part(&shin, &trousers, Vec3::new(0.09 * side, 0.30, 0.0), Quat::IDENTITY));
                 c.spawn(part(&foot, &trousers, Vec3::new(0.09 * side, 0.035, -0.05), Quat::IDENTITY));
             }
-            c.spawn((CompanionHead, Transform::from_xyz(0.0, 1.58, 0.0), Visibility::default())).with_children(|h| {
+            let head = Transform::from_xyz(0.0, PLACEHOLDER_HEAD_HEIGHT, 0.0);
+            c.spawn((CompanionHead, head, Visibility::default())).with_children(|h| {
                 h.spawn(part(&head_mesh, &skin, Vec3::ZERO, Quat::IDENTITY));
                 h.spawn(part(&hair_mesh, &hair, Vec3::new(0.0, 0.025, 0.02), Quat::IDENTITY));
                 for side in [-1.0f32, 1.0] {

@@ -5,7 +5,8 @@
 //! follow — and drive the avatar: where it walks and faces, where it looks, its
 //! expression, its wave; the server's replies add their emotion, and their audio plays
 //! from the companion's head (spatial audio) while the viseme track moves its lips on the
-//! same clock.
+//! same clock. The user's hands touching its head, shoulders or hands are felt too
+//! ([`feel_touch`]): gently is welcome, a fast hit startles.
 
 use bevy::prelude::*;
 
@@ -16,10 +17,10 @@ use nexus_avatar::lip_sync::{LipSync, VisemeTrack};
 use nexus_avatar::plugin::{Avatar, AvatarDrive};
 use nexus_avatar::pose::Pose;
 use nexus_server::companion::behaviour::{Activity, Controller, OwnGesture};
-use nexus_server::companion::emotion::{EmotionalState, Stimulus, UserGesture};
+use nexus_server::companion::emotion::{EmotionalState, Stimulus, TouchRegion, UserGesture};
 
-use crate::app::UserHead;
-use crate::companion::CompanionAvatar;
+use crate::app::{UserHand, UserHead};
+use crate::companion::{CompanionAvatar, PLACEHOLDER_HEAD_HEIGHT};
 use crate::rig::{Handedness, TrackedRig};
 use crate::services::ServiceEvent;
 use crate::showcase::wrist;
@@ -35,8 +36,6 @@ pub const TURN_FROM_RAD: f32 = 0.7;
 pub const WAVE_S: f32 = 2.0;
 /// How long the companion holds an offered hand, s.
 pub const HOLD_HAND_S: f32 = 3.0;
-/// Eye height of the placeholder humanoid, m.
-const PLACEHOLDER_EYES: f32 = 1.58;
 
 /// What the companion thinks and feels.
 #[derive(Component)]
@@ -218,7 +217,7 @@ pub fn think(
         return;
     };
     let (dt, now) = (time.delta_secs(), time.elapsed_secs());
-    let eyes = avatar.map_or(PLACEHOLDER_EYES, |a| a.skeleton().proportions.eye_height());
+    let eyes = avatar.map_or(PLACEHOLDER_HEAD_HEIGHT, |a| a.skeleton().proportions.eye_height());
     let user_pose = Pose::new(user.translation(), user.rotation());
     let own_head = Pose::new(body_global.transform_point(Vec3::new(0.0, eyes, 0.0)), body_global.rotation());
     let talking = speaking.is_some() || chat.writing || chat.waiting || chat.listening;
@@ -290,6 +289,86 @@ pub fn think(
     };
 }
 
+/// How far from a part of the companion's body a hand still touches it, m (on top of
+/// the part's own size).
+pub const TOUCH_M: f32 = 0.06;
+/// A touch faster than this is a hit, not a caress, m/s.
+pub const GENTLE_MAX_SPEED: f32 = 1.2;
+
+/// What each of the user's hands touched last frame, and where it was.
+#[derive(Resource, Debug, Default)]
+pub struct Touching {
+    last: [Option<Vec3>; 2],
+    region: [Option<TouchRegion>; 2],
+    /// The latest touches felt (region, gentle), oldest first.
+    pub felt: Vec<(TouchRegion, bool)>,
+}
+
+/// How many touches [`Touching::felt`] keeps.
+const MAX_TOUCHES_KEPT: usize = 32;
+
+/// The parts of the companion a hand can touch, in its body's space: where, and their
+/// radius.
+fn touchable(eyes: f32) -> [(TouchRegion, Vec3, f32); 5] {
+    // Proportions of a standing adult relative to eye height (shoulders ~0.82, hanging
+    // hands ~0.48 of it; shoulders ~0.13 of it apart from the middle).
+    let (shoulder_y, shoulder_x, hand_y, hand_x) = (0.82 * eyes, 0.13 * eyes, 0.48 * eyes, 0.17 * eyes);
+    [
+        (TouchRegion::Head, Vec3::new(0.0, eyes - 0.02, 0.0), 0.12),
+        (TouchRegion::Shoulder, Vec3::new(shoulder_x, shoulder_y, 0.0), 0.07),
+        (TouchRegion::Shoulder, Vec3::new(-shoulder_x, shoulder_y, 0.0), 0.07),
+        (TouchRegion::Hand, Vec3::new(hand_x, hand_y, 0.0), 0.06),
+        (TouchRegion::Hand, Vec3::new(-hand_x, hand_y, 0.0), 0.06),
+    ]
+}
+
+/// The user's hands touching the companion: a hand that comes into contact with its
+/// head, a shoulder or a hand is a [`Stimulus::Touch`] — gentle below
+/// [`GENTLE_MAX_SPEED`] — that the emotion machine feels; a hand held by the companion
+/// counts as touching its hand.
+pub fn feel_touch(
+    time: Res<Time>,
+    hands: Query<(&UserHand, &GlobalTransform, &Visibility)>,
+    mut touching: ResMut<Touching>,
+    mut companions: Query<(&GlobalTransform, &mut Mind, Option<&Avatar>), With<CompanionAvatar>>,
+) {
+    let Ok((body, mut mind, avatar)) = companions.single_mut() else { return };
+    let dt = time.delta_secs().max(1e-4);
+    let eyes = avatar.map_or(PLACEHOLDER_HEAD_HEIGHT, |a| a.skeleton().proportions.eye_height());
+    let to_local = body.affine().inverse();
+    let holding = mind.hold_left_s > 0.0;
+    for (hand, global, visibility) in &hands {
+        let i = usize::from(hand.0 == Handedness::Right);
+        if *visibility == Visibility::Hidden {
+            touching.last[i] = None;
+            touching.region[i] = None;
+            continue;
+        }
+        let at = global.translation();
+        let speed = touching.last[i].map_or(0.0, |last| last.distance(at) / dt);
+        touching.last[i] = Some(at);
+        let local = to_local.transform_point3(at);
+        let contact = touchable(eyes)
+            .into_iter()
+            .filter(|(_, centre, radius)| local.distance(*centre) <= radius + TOUCH_M)
+            .min_by(|a, b| local.distance(a.1).total_cmp(&local.distance(b.1)))
+            .map(|(region, ..)| region)
+            .or((holding && local.distance(Vec3::new(0.0, eyes, 0.0)) < 1.0).then_some(TouchRegion::Hand));
+        if let Some(region) = contact
+            && contact != touching.region[i]
+        {
+            let gentle = speed <= GENTLE_MAX_SPEED;
+            mind.feelings.feel(Stimulus::Touch { region, gentle });
+            if touching.felt.len() >= MAX_TOUCHES_KEPT {
+                touching.felt.remove(0);
+            }
+            touching.felt.push((region, gentle));
+            debug!("touched: {region:?}, gentle: {gentle} ({speed:.2} m/s)");
+        }
+        touching.region[i] = contact;
+    }
+}
+
 /// The angle in (−π, π].
 fn wrap_angle(a: f32) -> f32 {
     use std::f32::consts::{PI, TAU};
@@ -347,7 +426,7 @@ pub fn on_answers(
                 continue;
             }
         };
-        let eyes = avatar.map_or(PLACEHOLDER_EYES, |a| a.skeleton().proportions.eye_height());
+        let eyes = avatar.map_or(PLACEHOLDER_HEAD_HEIGHT, |a| a.skeleton().proportions.eye_height());
         let audio = sources.add(AudioSource { bytes: wav.into() });
         commands.entity(entity).insert(Speaking { track: speech.visemes.clone(), started_s: time.elapsed_secs() });
         commands.entity(entity).with_child((
@@ -366,6 +445,7 @@ impl Plugin for ConversationPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Perceived>()
             .init_resource::<HandGestures>()
+            .init_resource::<Touching>()
             .init_resource::<Lips>()
             .init_resource::<VoiceVolume>();
     }
@@ -399,7 +479,7 @@ mod tests {
         .insert_resource(ChatState::default())
         .insert_resource(TrackedRig::default())
         .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_secs_f32(TICK_S)))
-        .add_systems(Update, (add_minds, see_gestures, on_answers, think).chain());
+        .add_systems(Update, (add_minds, see_gestures, on_answers, feel_touch, think).chain());
         let skeleton = Skeleton::from_height(1.68);
         let eyes = skeleton.proportions.eye_height();
         let companion = app
@@ -539,6 +619,55 @@ mod tests {
         assert!(felt.iter().any(|s| matches!(s, Stimulus::Gesture { gesture: UserGesture::Wave })), "{felt:?}");
         run(&mut app, WAVE_S + 0.1);
         assert!(app.world().get::<AvatarDrive>(companion).expect("drive").targets.right_hand.is_none());
+    }
+
+    #[test]
+    fn a_gentle_touch_on_the_shoulder_is_welcome_and_a_fast_hit_on_the_head_startles() {
+        let (mut app, companion, _user) = room(1.0);
+        let hand = app
+            .world_mut()
+            .spawn((UserHand(Handedness::Right), Transform::from_xyz(0.3, 1.0, 0.8), Visibility::Inherited))
+            .id();
+        run(&mut app, 0.5);
+        let eyes = Skeleton::from_height(1.68).proportions.eye_height();
+        let body = *app.world().get::<Transform>(companion).expect("body");
+        let level = |app: &App, e: Emotion| app.world().get::<Mind>(companion).expect("mind").feelings.level(e);
+        let (love, content) = (level(&app, Emotion::Love), level(&app, Emotion::Contentment));
+        // The hand moves to the companion's shoulder at 0.5 m/s and rests there.
+        let shoulder = body.transform_point(Vec3::new(0.13 * eyes, 0.82 * eyes, 0.0));
+        let start = app.world().get::<Transform>(hand).expect("hand").translation;
+        let steps = (start.distance(shoulder) / (0.5 * TICK_S)).ceil() as u32;
+        for k in 1..=steps {
+            let at = start.lerp(shoulder, k as f32 / steps as f32);
+            app.world_mut().get_mut::<Transform>(hand).expect("hand").translation = at;
+            app.update();
+        }
+        run(&mut app, 0.5);
+        let felt = app.world().resource::<Touching>().felt.clone();
+        assert_eq!(felt, vec![(TouchRegion::Shoulder, true)], "one gentle touch, felt once while the hand rests");
+        assert!(
+            level(&app, Emotion::Love) > love || level(&app, Emotion::Contentment) > content,
+            "a welcome touch warms it"
+        );
+        // Away, then a hit to the head: 0.4 m in one 20 ms tick.
+        app.world_mut().get_mut::<Transform>(hand).expect("hand").translation = Vec3::new(0.6, 1.0, 0.9);
+        run(&mut app, 0.2);
+        let head = body.transform_point(Vec3::new(0.0, eyes - 0.02, 0.0));
+        // (A hand's global transform follows its transform one update later.)
+        app.world_mut().get_mut::<Transform>(hand).expect("hand").translation = head + Vec3::new(0.0, 0.0, 0.4);
+        app.update();
+        app.update();
+        let surprise = level(&app, Emotion::Surprise);
+        app.world_mut().get_mut::<Transform>(hand).expect("hand").translation = head + Vec3::new(0.0, 0.0, 0.1);
+        app.update();
+        app.update();
+        let felt = app.world().resource::<Touching>().felt.clone();
+        assert_eq!(felt.last(), Some(&(TouchRegion::Head, false)), "{felt:?}");
+        assert!(level(&app, Emotion::Surprise) > surprise + 0.2, "a hit startles");
+        // A hidden (untracked) hand touches nothing.
+        *app.world_mut().get_mut::<Visibility>(hand).expect("visibility") = Visibility::Hidden;
+        run(&mut app, 0.1);
+        assert_eq!(app.world().resource::<Touching>().felt.len(), 2);
     }
 
     #[test]

@@ -17,10 +17,11 @@
 //! 5. drives one tracked rig ([`rig`]) from OpenXR ([`input::xr`]), mouse and keyboard
 //!    ([`input::preview`]) or a recorded tracking file ([`input::replay`],
 //!    [`tracking_file`]); comfort ([`comfort`]) moves and turns the user;
-//! 6. on exit, stores the seed's `vr_sessions` row on the server ([`session`]).
+//! 6. talks with the companion ([`conversation`], [`microphone`], [`ui::chat`]) and meets
+//!    other people in the room ([`presence`]: their avatars and voices over nexus-net);
+//! 7. on exit, stores the seed's `vr_sessions` row on the server ([`session`]).
 //!
-//! Not here yet: the companion's replies, voice, avatar IK and lip sync, physics and
-//! haptics, spatial audio, networking with other users — see the README.
+//! Not here yet: physics and haptics — see the README.
 
 pub mod app;
 pub mod comfort;
@@ -28,6 +29,7 @@ pub mod companion;
 pub mod conversation;
 pub mod input;
 pub mod microphone;
+pub mod presence;
 pub mod rig;
 pub mod room;
 pub mod services;

@@ -61,6 +61,10 @@ struct Cli {
     /// microphone; hold V to speak live).
     #[arg(long, value_name = "FILE.wav")]
     say: Option<PathBuf>,
+    /// Join this room (its id, as the one who opened it sees in the chat) instead of
+    /// opening one of your own.
+    #[arg(long, value_name = "ROOM_ID")]
+    join: Option<String>,
     /// Render the companion's avatar in poses and expressions, offscreen, into this folder
     /// (one PNG per shot), and exit.
     #[arg(long, value_name = "DIR")]
@@ -166,6 +170,7 @@ fn main() -> ExitCode {
         room_timeout: Duration::from_secs(120),
         bench_report: cli.bench_report,
         say: cli.say,
+        join: cli.join,
     });
     let failure = app.world().get_resource::<RunFailure>().cloned().unwrap_or_default();
     // `run` hands the app to the runner; the embedded server stops when it drops the world

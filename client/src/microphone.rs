@@ -6,6 +6,9 @@
 //!
 //! Clips shorter than [`MIN_CLIP_S`] are dropped (a tap of the key), longer ones are cut
 //! at [`MAX_CLIP_S`] (what the server accepts).
+//!
+//! While other people are in the room ([`crate::presence`]), what the microphone hears
+//! also goes to them as it is captured — 48 kHz Opus frames, every frame.
 
 use std::sync::{Arc, Mutex};
 
@@ -32,6 +35,8 @@ struct Capture {
 #[derive(Default)]
 pub struct Microphone {
     capture: Option<Capture>,
+    /// Samples of the capture already sent to the room.
+    streamed: usize,
 }
 
 /// A clip given with `--say`, sent once when the room opens.
@@ -94,6 +99,14 @@ fn start() -> Result<Capture, MicError> {
     Ok(Capture { _stream: stream, samples, rate: config.sample_rate })
 }
 
+/// Captured samples at the device's `rate` as the 48 kHz 16-bit PCM voice frames carry.
+#[must_use]
+pub fn to_voice_pcm(samples: &[f32], rate: u32) -> Vec<i16> {
+    let resampled = nexus_server::companion::listen::resample(samples, rate, nexus_net::voice::SAMPLE_RATE);
+    // Clamped to [-1, 1] first, so the cast cannot overflow.
+    resampled.iter().map(|s| (s.clamp(-1.0, 1.0) * 32_767.0) as i16).collect()
+}
+
 /// A mono clip as a 16-bit WAV file, or `None` when it is too short to be speech.
 #[must_use]
 pub fn clip_to_wav(samples: &[f32], rate: u32) -> Option<Vec<u8>> {
@@ -112,6 +125,7 @@ pub fn push_to_talk(
     mut mic: NonSendMut<Microphone>,
     mut chat: ResMut<ChatState>,
     services: Option<Res<Services>>,
+    presence: Option<Res<crate::presence::Presence>>,
 ) {
     if chat.writing {
         return;
@@ -120,9 +134,22 @@ pub fn push_to_talk(
         match start() {
             Ok(c) => {
                 mic.capture = Some(c);
+                mic.streamed = 0;
                 chat.listening = true;
             }
             Err(e) => chat.push(format!("(voice: {e})")),
+        }
+    }
+    // Live to the others in the room, while there are any.
+    let Microphone { capture, streamed } = &mut *mic;
+    if let (Some(presence), Some(capture)) = (presence.as_deref(), capture.as_ref())
+        && !presence.members.is_empty()
+    {
+        let fresh: Vec<f32> =
+            capture.samples.lock().map(|s| s[(*streamed).min(s.len())..].to_vec()).unwrap_or_default();
+        *streamed += fresh.len();
+        if !fresh.is_empty() {
+            presence.link.send_voice(to_voice_pcm(&fresh, capture.rate));
         }
     }
     if keys.just_released(KeyCode::KeyV)

@@ -71,6 +71,11 @@ pub enum ServiceEvent {
         /// Why, if something was tried and failed.
         reason: Option<String>,
     },
+    /// The companion's reply so far, while the model writes it (typed messages).
+    Writing {
+        /// Everything written yet.
+        text: String,
+    },
     /// The companion answered (or the turn failed).
     Answered {
         /// What the user said: the typed text, or what speech-to-text heard.
@@ -139,6 +144,24 @@ impl Services {
     #[must_use]
     pub fn base_url(&self) -> &str {
         self.api.base()
+    }
+
+    /// The server's room protocol endpoint (`ws://…/v1/rt`, or `wss://` for HTTPS).
+    #[must_use]
+    pub fn room_url(&self) -> String {
+        let base = self.api.base();
+        let ws = match base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => format!("ws://{base}"),
+        };
+        format!("{ws}{}", nexus_net::control::WS_PATH)
+    }
+
+    /// The runtime the services run on (for connections that outlive one call).
+    #[must_use]
+    pub fn runtime_handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
     }
 
     /// Whether the server runs in-process.
@@ -225,11 +248,21 @@ impl Services {
         self.runtime.spawn(async move { *slot.lock().await = None });
     }
 
-    /// Says `text` to the companion; the turn (moderation verdict, reply with audio and
-    /// visemes) arrives as [`ServiceEvent::Answered`].
+    /// Says `text` to the companion; the reply shows as [`ServiceEvent::Writing`] while the
+    /// model writes it, then the turn (moderation verdict, reply with audio and visemes)
+    /// arrives as [`ServiceEvent::Answered`].
     pub fn send_message(&self, text: String) {
+        let tx = self.tx.clone();
         self.converse(false, move |api, token, companion| async move {
-            api.say(&token, companion, &text, true).await.map(|turn| (Some(text), turn))
+            let mut written = String::new();
+            let progress = |p: api::TurnProgress| {
+                match p {
+                    api::TurnProgress::Piece(piece) => written.push_str(&piece),
+                    api::TurnProgress::Reset => written.clear(),
+                }
+                let _ = tx.send(ServiceEvent::Writing { text: written.clone() });
+            };
+            api.say_streamed(&token, companion, &text, true, progress).await.map(|turn| (Some(text), turn))
         });
     }
 
