@@ -73,8 +73,9 @@ fn corpus(history: &mut History) -> Vec<Vec<u8>> {
         id,
         user: (u128::from(id) << 64) | 7,
         name: format!("member {id}"),
-        muted: id % 2 == 0,
-        avatar: (id % 3 != 0).then(|| (QuantizedAvatar::from_state(&scripted::avatar(1, 0.3, Vec3::Y)), 9_000)),
+        muted: id.is_multiple_of(2),
+        avatar: (!id.is_multiple_of(3))
+            .then(|| (QuantizedAvatar::from_state(&scripted::avatar(1, 0.3, Vec3::Y)), 9_000)),
     };
     out.push(NodeBatch { node: "node-a".into(), members: (1..4).map(member).collect() }.encode());
     out.push(NodeRelay { node: "node-b".into(), member: 5, reliable: true, message: out[0].clone() }.encode());

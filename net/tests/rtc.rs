@@ -76,8 +76,8 @@ const MAGIC_COOKIE: u32 = 0x2112_A442;
 /// of [`MAPPED`] and the sender's port, as a server behind a NAT would see the client.
 /// Returns its address and a counter of the requests it answered.
 async fn stun_server() -> (std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("a UDP port");
+    let addr = socket.local_addr().expect("its address");
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let count = std::sync::Arc::clone(&answered);
     tokio::spawn(async move {

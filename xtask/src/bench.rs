@@ -25,7 +25,8 @@ fn bench_binary(bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figur
 fn bench_package(package: &str, features: &[&str], bench: &str, env: &[(&str, String)]) -> anyhow::Result<Vec<Figure>> {
     println!("==> cargo bench -p {package} --bench {bench} {}", features.join(" "));
     let mut cmd = cargo();
-    cmd.args(["bench", "-p", package, "--bench", bench]);
+    // Linted as it is built (clippy -D warnings), as the test build is.
+    crate::test::linted(&mut cmd).args(["bench", "-p", package, "--bench", bench]);
     if !features.is_empty() {
         // Only what the bench names: a default feature may pull in a whole engine.
         cmd.args(["--no-default-features", "--features", &features.join(",")]);

@@ -424,6 +424,15 @@ impl SseParser {
     }
 }
 
+/// The most specific cause of a reqwest error, without the URL noise.
+fn reason(e: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    if e.is_timeout() { "timed out".into() } else { cause.to_string() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,13 +455,4 @@ mod tests {
         // An event without its blank line is not complete yet.
         assert!(SseParser::default().push(b"event: turn\ndata: x\n").is_empty());
     }
-}
-
-/// The most specific cause of a reqwest error, without the URL noise.
-fn reason(e: &reqwest::Error) -> String {
-    let mut cause: &dyn std::error::Error = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    if e.is_timeout() { "timed out".into() } else { cause.to_string() }
 }
