@@ -3,7 +3,7 @@
 //! HTTP. Register, sign in, remember the sign-in across restarts, talk to the companion
 //! (typed and spoken; moderated, answered, spoken back), store the session record; an unreachable server is a clear error.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nexus_client::services::api::{ApiError, Registration};
 use nexus_client::services::{ServerChoice, ServiceEvent, Services, ServicesError};
@@ -12,26 +12,12 @@ use nexus_net::vr_session::{HeadsetType, QualityPreset, RenderingMode, VrSession
 const WAIT: Duration = Duration::from_secs(30);
 
 fn next_event(s: &Services) -> ServiceEvent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(ev) = s.poll_events().into_iter().next() {
-            return ev;
-        }
-        assert!(Instant::now() < deadline, "no service event within {WAIT:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    s.wait_event(WAIT).unwrap_or_else(|| panic!("no service event within {WAIT:?}"))
 }
 
 /// The next event, waiting as long as a conversation turn may take.
 fn next_turn(s: &Services) -> ServiceEvent {
-    let deadline = Instant::now() + nexus_client::services::api::TURN_TIMEOUT;
-    loop {
-        if let Some(ev) = s.poll_events().into_iter().next() {
-            return ev;
-        }
-        assert!(Instant::now() < deadline, "no answer within the turn timeout");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.wait_event(nexus_client::services::api::TURN_TIMEOUT).expect("an answer within the turn timeout")
 }
 
 fn start(choice: ServerChoice, dir: &std::path::Path) -> Services {
@@ -63,7 +49,15 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
     // answered by the embedded model, spoken with a viseme track on the audio's clock.
     let models = std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_some();
     embedded.send_message("My sister lives in Lyon and paints murals.".into());
-    match next_turn(&embedded) {
+    // The reply streams in while the model writes it, then the turn arrives whole.
+    let mut written: Vec<String> = Vec::new();
+    let answered = loop {
+        match next_turn(&embedded) {
+            ServiceEvent::Writing { text } => written.push(text),
+            other => break other,
+        }
+    };
+    match answered {
         ServiceEvent::Answered { said, spoken: false, companion, outcome: Ok(turn) } => {
             assert_eq!(
                 (said.as_deref(), companion.as_deref()),
@@ -75,6 +69,26 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
                 assert!(turn.remembered.iter().any(|f| f.contains("Lyon")), "{:?}", turn.remembered);
                 let reply = turn.reply.expect("the embedded model answers");
                 assert!(!reply.text.trim().is_empty());
+                // Finished sentences stream (vetted by moderation) before the turn; the
+                // last one comes with it.
+                let ends = ['.', '!', '?', '…'];
+                let chars: Vec<char> = reply.text.chars().collect();
+                let finished = chars.windows(2).any(|w| ends.contains(&w[0]) && w[1].is_whitespace());
+                if finished && reply.moderation == "allow" {
+                    assert!(!written.is_empty(), "a finished sentence streams before the turn: {:?}", reply.text);
+                }
+                assert!(
+                    written.windows(2).all(|w| w[1].starts_with(&w[0])),
+                    "each piece adds to the last: {written:?}"
+                );
+                let last = written.last().map(String::as_str).unwrap_or_default();
+                if reply.moderation == "allow" {
+                    assert!(
+                        reply.text.starts_with(last),
+                        "the streamed text {last:?} begins the reply {:?}",
+                        reply.text
+                    );
+                }
                 let speech = reply.speech.expect("spoken");
                 let wav = speech.wav().expect("base64 audio");
                 assert_eq!(&wav[..4], b"RIFF");

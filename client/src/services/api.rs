@@ -235,6 +235,61 @@ impl ApiClient {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body), &path, Some(access), TURN_TIMEOUT).await
     }
 
+    /// Says `text` to a companion over the streamed endpoint: `progress` sees the reply
+    /// as the model writes it ([`TurnProgress`]), and the finished turn comes back as
+    /// from [`ApiClient::say`].
+    pub async fn say_streamed(
+        &self,
+        access: &str,
+        companion: uuid::Uuid,
+        text: &str,
+        speak: bool,
+        mut progress: impl FnMut(TurnProgress) + Send,
+    ) -> Result<Turn, ApiError> {
+        let path = format!("/api/v1/companions/{companion}/messages/stream");
+        let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
+        let mut resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&serde_json::json!({"text": text, "speak": speak}))
+            .bearer_auth(access)
+            .timeout(TURN_TIMEOUT)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.bytes().await.map_err(unreachable)?;
+            return Err(rejected(status.as_u16(), &bytes, &path));
+        }
+        let mut events = SseParser::default();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            for (event, data) in events.push(&chunk) {
+                match event.as_str() {
+                    "piece" => {
+                        let piece: Value = serde_json::from_str(&data)
+                            .map_err(|e| ApiError::Protocol(format!("{path}: piece: {e}")))?;
+                        progress(TurnProgress::Piece(piece["text"].as_str().unwrap_or_default().to_owned()));
+                    }
+                    "reset" => progress(TurnProgress::Reset),
+                    "turn" => {
+                        return serde_json::from_str(&data).map_err(|e| ApiError::Protocol(format!("{path}: {e}")));
+                    }
+                    "error" => {
+                        let status = serde_json::from_str::<Value>(&data)
+                            .ok()
+                            .and_then(|v| v["status"].as_u64())
+                            .and_then(|s| u16::try_from(s).ok())
+                            .unwrap_or(500);
+                        return Err(rejected(status, data.as_bytes(), &path));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Err(ApiError::Protocol(format!("{path}: the stream ended without the turn")))
+    }
+
     /// Speaks to a companion: a WAV clip is transcribed by the server and answered aloud.
     pub async fn talk(&self, access: &str, companion: uuid::Uuid, wav: Vec<u8>) -> Result<VoiceTurn, ApiError> {
         let path = format!("/api/v1/companions/{companion}/voice");
@@ -290,12 +345,82 @@ impl ApiClient {
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| ApiError::Protocol(format!("{path}: {e}")));
         }
-        let err: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Err(ApiError::Rejected {
-            status: status.as_u16(),
-            code: err["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: err["message"].as_str().map_or_else(|| format!("HTTP {status} from {path}"), str::to_owned),
-        })
+        Err(rejected(status.as_u16(), &bytes, path))
+    }
+}
+
+/// The error a server's `{"code", "message"}` body describes.
+fn rejected(status: u16, body: &[u8], path: &str) -> ApiError {
+    let err: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    ApiError::Rejected {
+        status,
+        code: err["code"].as_str().unwrap_or("unknown").to_owned(),
+        message: err["message"].as_str().map_or_else(|| format!("HTTP {status} from {path}"), str::to_owned),
+    }
+}
+
+/// What a streamed turn reports before it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnProgress {
+    /// More of the reply.
+    Piece(String),
+    /// Forget the pieces so far (the server moved to another model).
+    Reset,
+}
+
+/// Server-sent events from a byte stream: `(event, data)` once each event's blank line
+/// arrives. Lines end in LF, CRLF or CR; several `data:` lines join with LF; comments
+/// (keep-alives) and other fields are skipped.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    line: Vec<u8>,
+    event: String,
+    data: Option<String>,
+    after_cr: bool,
+}
+
+impl SseParser {
+    /// Feeds `bytes`; returns the events they complete.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<(String, String)> {
+        let mut done = Vec::new();
+        for &b in bytes {
+            if self.after_cr && b == b'\n' {
+                self.after_cr = false;
+                continue;
+            }
+            self.after_cr = b == b'\r';
+            if b == b'\n' || b == b'\r' {
+                let line = String::from_utf8_lossy(&std::mem::take(&mut self.line)).into_owned();
+                self.field(&line, &mut done);
+            } else {
+                self.line.push(b);
+            }
+        }
+        done
+    }
+
+    fn field(&mut self, line: &str, done: &mut Vec<(String, String)>) {
+        if line.is_empty() {
+            if let Some(data) = self.data.take() {
+                let event = std::mem::take(&mut self.event);
+                done.push((if event.is_empty() { "message".to_owned() } else { event }, data));
+            }
+            self.event.clear();
+            return;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match name {
+            "event" => value.clone_into(&mut self.event),
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            _ => {} // comments (":…"), id, retry
+        }
     }
 }
 
@@ -306,4 +431,28 @@ fn reason(e: &reqwest::Error) -> String {
         cause = next;
     }
     if e.is_timeout() { "timed out".into() } else { cause.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_sent_events_are_split_whatever_the_chunks_and_line_ends() {
+        let stream = b": keep-alive\n\nevent: piece\ndata: {\"text\":\"Hel\"}\n\nevent: piece\r\ndata: {\"text\":\"lo\"}\r\n\r\nevent: reset\rdata: {}\r\revent: turn\ndata: a\ndata: b\n\n";
+        let whole = SseParser::default().push(stream);
+        let expected = vec![
+            ("piece".to_owned(), r#"{"text":"Hel"}"#.to_owned()),
+            ("piece".to_owned(), r#"{"text":"lo"}"#.to_owned()),
+            ("reset".to_owned(), "{}".to_owned()),
+            ("turn".to_owned(), "a\nb".to_owned()),
+        ];
+        assert_eq!(whole, expected);
+        // Byte by byte, the same events.
+        let mut parser = SseParser::default();
+        let piecewise: Vec<_> = stream.iter().flat_map(|b| parser.push(&[*b])).collect();
+        assert_eq!(piecewise, expected);
+        // An event without its blank line is not complete yet.
+        assert!(SseParser::default().push(b"event: turn\ndata: x\n").is_empty());
+    }
 }

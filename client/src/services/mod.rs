@@ -71,6 +71,11 @@ pub enum ServiceEvent {
         /// Why, if something was tried and failed.
         reason: Option<String>,
     },
+    /// The companion's reply so far, while the model writes it (typed messages).
+    Writing {
+        /// Everything written yet.
+        text: String,
+    },
     /// The companion answered (or the turn failed).
     Answered {
         /// What the user said: the typed text, or what speech-to-text heard.
@@ -243,11 +248,21 @@ impl Services {
         self.runtime.spawn(async move { *slot.lock().await = None });
     }
 
-    /// Says `text` to the companion; the turn (moderation verdict, reply with audio and
-    /// visemes) arrives as [`ServiceEvent::Answered`].
+    /// Says `text` to the companion; the reply shows as [`ServiceEvent::Writing`] while the
+    /// model writes it, then the turn (moderation verdict, reply with audio and visemes)
+    /// arrives as [`ServiceEvent::Answered`].
     pub fn send_message(&self, text: String) {
+        let tx = self.tx.clone();
         self.converse(false, move |api, token, companion| async move {
-            api.say(&token, companion, &text, true).await.map(|turn| (Some(text), turn))
+            let mut written = String::new();
+            let progress = |p: api::TurnProgress| {
+                match p {
+                    api::TurnProgress::Piece(piece) => written.push_str(&piece),
+                    api::TurnProgress::Reset => written.clear(),
+                }
+                let _ = tx.send(ServiceEvent::Writing { text: written.clone() });
+            };
+            api.say_streamed(&token, companion, &text, true, progress).await.map(|turn| (Some(text), turn))
         });
     }
 
@@ -325,6 +340,12 @@ impl Services {
     /// frame; tests and tools without an app poll here).
     pub fn poll_events(&self) -> Vec<ServiceEvent> {
         self.rx.lock().map(|rx| rx.try_iter().collect()).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for the next event (for callers outside a frame loop, such
+    /// as tests and tools); events are taken one at a time, so none is skipped.
+    pub fn wait_event(&self, timeout: std::time::Duration) -> Option<ServiceEvent> {
+        self.rx.lock().ok()?.recv_timeout(timeout).ok()
     }
 }
 

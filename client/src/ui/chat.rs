@@ -2,8 +2,8 @@
 //! panel. Press Enter (or T) to write, Enter to send, Esc to stop writing; while writing,
 //! keys go to the message instead of moving the user. Hold V to speak instead
 //! ([`crate::microphone`]). A message goes through the server's moderation on its way to
-//! the companion, and the companion's reply comes back here as text while it is spoken
-//! in the room (seed §6.1, [`crate::conversation`]).
+//! the companion, whose reply shows here as the model writes it, then stays as text while
+//! it is spoken in the room (seed §6.1, [`crate::conversation`]).
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::input::keyboard::KeyboardInput;
@@ -33,6 +33,8 @@ pub struct ChatState {
     pub waiting: bool,
     /// The microphone is capturing (V held).
     pub listening: bool,
+    /// The companion's reply as it is being written.
+    pub writing_reply: Option<String>,
 }
 
 impl ChatState {
@@ -132,8 +134,13 @@ pub fn type_keys(
 /// The companion's answers: the verdict on what was said, then the reply.
 pub fn on_service_events(mut events: MessageReader<ServiceEvent>, mut chat: ResMut<ChatState>) {
     for ev in events.read() {
+        if let ServiceEvent::Writing { text } = ev {
+            chat.writing_reply = Some(text.clone());
+            continue;
+        }
         let ServiceEvent::Answered { said, spoken, companion, outcome } = ev else { continue };
         chat.waiting = false;
+        chat.writing_reply = None;
         let heard = said.as_deref().filter(|_| *spoken);
         for line in answer_lines(heard, companion.as_deref(), outcome) {
             info!("chat: {line}");
@@ -195,7 +202,7 @@ pub fn render_chat(
         } else if chat.listening {
             "listening… (release V to send)".into()
         } else if chat.waiting {
-            "…".into()
+            chat.writing_reply.as_ref().map_or_else(|| "…".into(), |reply| format!("{}…", reply.trim_start()))
         } else {
             "Enter: write a message · hold V: speak".into()
         };

@@ -239,7 +239,7 @@ pub fn on_service_events(
                 form.status =
                     reason.clone().unwrap_or_else(|| "Sign in, or fill every field to create an account.".into());
             }
-            ServiceEvent::Answered { .. } => {}
+            ServiceEvent::Writing { .. } | ServiceEvent::Answered { .. } => {}
         }
     }
 }

@@ -168,11 +168,13 @@ async fn send(
 }
 
 /// Says something to the companion and streams the reply as server-sent events while it
-/// is written: `piece` events carry text as the model produces it (`{"text": …}`), a
-/// `reset` event means "discard the pieces so far" (the endpoint failed mid-reply and the
-/// local model starts over), and the last event is `turn` with the same body as
-/// `POST …/messages` (the moderated reply — which may differ from the pieces when
-/// moderation withheld them) or `error` with `{"code", "message", "status"}`.
+/// is written: `piece` events carry the reply a finished sentence at a time
+/// (`{"text": …}`, to append), each sentence moderated in the user's mode with the text
+/// before it before it is sent ([`super::vetting`]); a `reset` event means "discard the
+/// pieces so far" (a sentence was withheld, or the endpoint failed mid-reply and the local
+/// model starts over), and the last event is `turn` with the same body as
+/// `POST …/messages` (the moderated reply — which may differ from the pieces, and
+/// includes the last sentence) or `error` with `{"code", "message", "status"}`.
 #[utoipa::path(post, path = "/api/v1/companions/{id}/messages/stream", tag = "companions", request_body = SendMessage,
     params(("id" = Uuid, Path, description = "Companion id")),
     responses((status = 200, content_type = "text/event-stream", description = "piece / reset events, then turn or error"),
@@ -186,41 +188,43 @@ async fn send_streamed(
     axum::response::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
     AppError,
 > {
+    use super::vetting::{self, Vetted, Vetting};
     use axum::response::sse::Event;
-    use futures_util::StreamExt as _;
     // Refusals that need no model come back as plain HTTP errors, before the stream.
     let input = req.into_turn()?;
     store::owned(state.db.conn(), user.user_id, id).await?;
-    let (pieces, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let (done, finished) = tokio::sync::oneshot::channel();
+    let mode = crate::moderation::service::status(&state, &user).await?.mode;
+    let (events, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    // The turn runs to its end even if the listener leaves: nothing is lost from the log.
     tokio::spawn(async move {
-        let result = conversation::turn(&state, &user, id, input, &pieces).await;
-        drop(pieces);
-        let _ = done.send(result);
+        let (pieces, mut raw) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let turn = conversation::turn(&state, &user, id, input, &pieces);
+        tokio::pin!(turn);
+        let mut vetting = Vetting::default();
+        let result = loop {
+            tokio::select! {
+                result = &mut turn => break result,
+                Some(piece) = raw.recv() => {
+                    for sent in vetting::vet(&state, mode, &mut vetting, &piece).await {
+                        let event = match sent {
+                            Vetted::Reset => Event::default().event("reset").data("{}"),
+                            Vetted::Piece(text) => {
+                                Event::default().event("piece").json_data(serde_json::json!({"text": text})).unwrap_or_default()
+                            }
+                        };
+                        let _ = events.send(event);
+                    }
+                }
+            }
+        };
+        let last = match result {
+            Ok(turn) => Event::default().event("turn").json_data(&turn),
+            Err(e) => Event::default().event("error").json_data(error_body(&e)),
+        };
+        let _ = events.send(last.unwrap_or_default());
     });
-    let pieces = tokio_stream_of(rx).map(|piece| {
-        Ok(if piece == super::llm::RESTART {
-            Event::default().event("reset").data("{}")
-        } else {
-            Event::default().event("piece").json_data(serde_json::json!({"text": piece})).unwrap_or_default()
-        })
-    });
-    let last = futures_util::stream::once(async move {
-        Ok(match finished.await {
-            Ok(Ok(turn)) => Event::default().event("turn").json_data(&turn).unwrap_or_default(),
-            Ok(Err(e)) => Event::default().event("error").json_data(error_body(&e)).unwrap_or_default(),
-            Err(_) => Event::default()
-                .event("error")
-                .json_data(error_body(&AppError::Internal("turn task ended".into())))
-                .unwrap_or_default(),
-        })
-    });
-    Ok(axum::response::Sse::new(pieces.chain(last)).keep_alive(axum::response::sse::KeepAlive::default()))
-}
-
-/// The receiving half of a channel as a stream.
-fn tokio_stream_of(mut rx: tokio::sync::mpsc::UnboundedReceiver<String>) -> impl futures_util::Stream<Item = String> {
-    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    Ok(axum::response::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
 }
 
 /// An error as the stream's last event says it.

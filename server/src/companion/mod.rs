@@ -19,6 +19,7 @@
 //! - [`behaviour`] — the behaviour tree: approach and keep a comfortable distance, face
 //!   and look at the user, converse, answer gestures, follow; proximity and gaze
 //!   detection from the user's head pose, which also feed the emotions;
+//! - [`vetting`] — a streamed reply is moderated sentence by sentence before it leaves;
 //! - [`llm`] — the language models: the embedded SmolLM2 and any OpenAI-compatible
 //!   endpoint, streamed, with the local model answering when the endpoint fails.
 
@@ -35,4 +36,5 @@ pub mod sentiment;
 pub mod service;
 pub mod store;
 pub mod summary;
+pub mod vetting;
 pub mod voice;

@@ -301,49 +301,104 @@ async fn the_conversation_is_summarised_into_a_memory_the_user_can_see_and_delet
     assert!(list.body.as_array().expect("memories").iter().all(|m| m["kind"] != "SUMMARY"), "{}", list.body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reply_streams_as_server_sent_events_ending_with_the_turn() {
-    let app = TestApp::sqlite_with(|c| c.llm_max_tokens = 24).await;
-    let ada = app.user("ada").await;
-    let made = create(&app, &ada, json!({"name": "Mira"})).await;
-    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
-    let path = format!("/api/v1/companions/{id}/messages/stream");
-    let r = app
-        .send(
-            Method::POST,
-            &path,
-            Some(&ada.token),
-            &[("content-type", "application/json")],
-            json!({"text": "Tell me about your favourite season."}).to_string().into_bytes(),
-        )
-        .await;
+/// Says `text` over the streamed endpoint; returns the events as (name, data).
+async fn say_streamed(app: &TestApp, user: &TestUser, companion: &str, text: &str) -> Vec<(String, Value)> {
+    let path = format!("/api/v1/companions/{companion}/messages/stream");
+    let body = json!({"text": text}).to_string().into_bytes();
+    let r = app.send(Method::POST, &path, Some(&user.token), &[("content-type", "application/json")], body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.headers["content-type"], "text/event-stream");
-    // Parse the stream: `event: name` then `data: json`, blank-line separated.
-    let text = r.body.as_str().expect("an event stream").to_owned();
-    let events: Vec<(String, Value)> = text
+    // `event: name` then `data: json`, blank-line separated.
+    let stream = r.body.as_str().expect("an event stream").to_owned();
+    stream
         .split("\n\n")
         .filter_map(|block| {
             let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
             let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
             Some((name.to_owned(), serde_json::from_str(data).expect("json data")))
         })
-        .collect();
+        .collect()
+}
+
+fn pieces(events: &[(String, Value)]) -> Vec<&str> {
+    events.iter().filter(|(n, _)| n == "piece").filter_map(|(_, d)| d["text"].as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_streams_a_vetted_sentence_at_a_time_ending_with_the_turn() {
+    let app = TestApp::sqlite_with(|c| c.llm_max_tokens = 64).await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let events = say_streamed(&app, &ada, &id, "Tell me about your favourite season.").await;
     let (last, turn) = events.last().expect("events");
-    assert_eq!(last, "turn", "{text}");
-    let pieces: Vec<&str> =
-        events.iter().filter(|(n, _)| n == "piece").filter_map(|(_, d)| d["text"].as_str()).collect();
-    assert!(pieces.len() > 1, "the reply came in pieces: {text}");
+    assert_eq!(last, "turn", "{events:?}");
     let reply = &turn["reply"];
     assert_eq!(reply["moderation"], "allow", "{turn}");
-    let streamed = nexus_server::companion::persona::split_tag(&pieces.concat()).1;
-    assert_eq!(streamed, reply["text"].as_str().expect("text"), "the pieces make the reply");
+    let pieces = pieces(&events);
+    assert!(!pieces.is_empty(), "a finished sentence streams before the turn: {events:?}");
+    assert!(events.iter().all(|(n, _)| n != "reset"), "nothing was taken back: {events:?}");
+    for piece in &pieces {
+        assert!(piece.trim_end().ends_with(['.', '!', '?', '…']), "whole sentences only: {piece:?}");
+        assert!(!piece.contains('['), "no emotion tag leaves: {piece:?}");
+    }
+    let text = reply["text"].as_str().expect("text");
+    assert!(text.starts_with(&pieces.concat()), "the pieces begin the reply: {pieces:?} vs {text:?}");
     // Bad input is refused before any stream starts; a stranger's companion is not found.
-    let empty = app.post(&path, Some(&ada.token), json!({"text": "x".repeat(10_001)})).await;
-    assert_eq!((empty.status, empty.code()), (StatusCode::UNPROCESSABLE_ENTITY, "content_too_long"));
+    let path = format!("/api/v1/companions/{id}/messages/stream");
+    let long = app.post(&path, Some(&ada.token), json!({"text": "x".repeat(10_001)})).await;
+    assert_eq!((long.status, long.code()), (StatusCode::UNPROCESSABLE_ENTITY, "content_too_long"));
     let bob = app.user("bob").await;
     let theirs = app.post(&path, Some(&bob.token), json!({"text": "hello"})).await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+}
+
+/// An OpenAI-compatible chat endpoint that streams `pieces` as its reply, whatever it is
+/// asked: a model writing something moderation must catch, which the small local model
+/// cannot be made to write on cue.
+async fn scripted_chat(pieces: &'static [&'static str]) -> String {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move || async move {
+            let mut body = String::new();
+            for piece in pieces {
+                let chunk = json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                body.push_str(&format!("data: {chunk}\n\n"));
+            }
+            body.push_str("data: [DONE]\n\n");
+            ([("content-type", "text/event-stream")], body)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_sentence_that_moderation_blocks_never_leaves_and_the_shown_text_is_taken_back() {
+    let url = scripted_chat(&[
+        "Sure, I hear ",
+        "you. Honestly, some days I ",
+        "want to kill ",
+        "myself. ",
+        "Anyway, ",
+        "tell me more.",
+    ])
+    .await;
+    let app = TestApp::sqlite_with(|c| c.llm_url = Some(url.clone())).await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let events = say_streamed(&app, &ada, &id, "How are you today?").await;
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["piece", "reset", "turn"], "{events:?}");
+    assert_eq!(pieces(&events), ["Sure, I hear you."]);
+    let reply = &events[2].1["reply"];
+    assert_eq!(reply["moderation"], "replaced", "{reply}");
+    assert_eq!(reply["text"], nexus_server::companion::conversation::WITHHELD_REPLY);
+    // The user is not held to account for what the model wrote.
+    assert_eq!(say(&app, &ada, &id, "Hello again.").await.status, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
