@@ -34,8 +34,13 @@ pub const TURN_SPEED: f32 = 2.0;
 pub const TURN_FROM_RAD: f32 = 0.7;
 /// How long a wave lasts, s.
 pub const WAVE_S: f32 = 2.0;
-/// How long the companion holds an offered hand, s.
+/// How long the companion holds an offered hand at least, s; it keeps hold while the hand
+/// stays within [`ARM_REACH_M`].
 pub const HOLD_HAND_S: f32 = 3.0;
+/// How far from its shoulder the companion can hold a hand, m (an adult's arm).
+pub const ARM_REACH_M: f32 = 0.7;
+/// How long a held hand is kept after it was last within reach, s.
+const HOLD_GRACE_S: f32 = 0.5;
 
 /// What the companion thinks and feels.
 #[derive(Component)]
@@ -253,6 +258,15 @@ pub fn think(
         mind.turning = delta.abs() > 0.05;
     }
 
+    // Holding the user's hand: kept while that hand stays within the companion's reach
+    // (the user walks with it or moves it about), let go when they pull away.
+    let shoulder = body_global.transform_point(mind.facing.cross(Vec3::Y) * 0.13 * eyes + Vec3::Y * 0.82 * eyes);
+    let held = nearest_hand(&rig, shoulder);
+    if mind.hold_left_s > 0.0 {
+        mind.hold_left_s =
+            if held.distance(shoulder) <= ARM_REACH_M { mind.hold_left_s.max(HOLD_GRACE_S) } else { 0.0 };
+    }
+
     // Timers of the gestures being played.
     mind.wave_left_s = (mind.wave_left_s - dt).max(0.0);
     mind.hold_left_s = (mind.hold_left_s - dt).max(0.0);
@@ -272,8 +286,7 @@ pub fn think(
     drive.targets.right_hand = if mind.waving() {
         Some(wave_pose(eyes, WAVE_S - mind.wave_left_s))
     } else if mind.hold_left_s > 0.0 {
-        let hand = nearest_hand(&rig, own_head.position);
-        Some(Pose::new(to_local.transform_point3(hand), handshake_rotation()))
+        Some(Pose::new(to_local.transform_point3(held), handshake_rotation()))
     } else {
         None
     };
@@ -668,6 +681,45 @@ mod tests {
         *app.world_mut().get_mut::<Visibility>(hand).expect("visibility") = Visibility::Hidden;
         run(&mut app, 0.1);
         assert_eq!(app.world().resource::<Touching>().felt.len(), 2);
+    }
+
+    #[test]
+    fn an_offered_hand_is_held_while_the_user_moves_it_and_let_go_when_they_pull_away() {
+        let (mut app, companion, _user) = room(0.7);
+        run(&mut app, 0.3);
+        let eyes = Skeleton::from_height(1.68).proportions.eye_height();
+        // The user's right hand held out in front of the companion's right hand.
+        let start = Vec3::new(-0.15, 0.55 * eyes, 0.35);
+        app.world_mut().resource_mut::<TrackedRig>().right.grip.position = start;
+        app.world_mut().resource_mut::<TrackedRig>().left.grip.position = Vec3::new(0.3, 0.5 * eyes, 1.2);
+        app.world_mut().resource_mut::<Perceived>().gesture = Some(UserGesture::OfferedHand);
+        run(&mut app, TICK_S);
+        assert_eq!(app.world().get::<Mind>(companion).expect("mind").activity, Activity::TakeHand);
+        let held_at = |app: &App| {
+            let body = app.world().get::<GlobalTransform>(companion).expect("body").compute_transform();
+            app.world()
+                .get::<AvatarDrive>(companion)
+                .expect("drive")
+                .targets
+                .right_hand
+                .map(|h| body.transform_point(h.position))
+        };
+        // The user moves the hand about for twice the minimum hold; the companion's hand
+        // goes with it all along.
+        let steps = ((2.0 * HOLD_HAND_S) / TICK_S) as u32;
+        for k in 0..steps {
+            let t = k as f32 * TICK_S;
+            let at = start + Vec3::new(0.12 * (1.3 * t).sin(), 0.08 * (0.9 * t).sin(), 0.05 * (0.7 * t).sin());
+            app.world_mut().resource_mut::<TrackedRig>().right.grip.position = at;
+            app.update();
+            let held = held_at(&app).unwrap_or_else(|| panic!("let go at {t:.2} s"));
+            assert!(held.distance(at) < 0.02, "at {t:.2} s the hand is {:.3} m off", held.distance(at));
+        }
+        // Pulled away out of reach: let go at once.
+        app.world_mut().resource_mut::<TrackedRig>().right.grip.position = Vec3::new(-0.2, 0.55 * eyes, 1.3);
+        app.update();
+        app.update();
+        assert_eq!(held_at(&app), None, "the hand is let go");
     }
 
     #[test]
