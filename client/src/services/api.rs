@@ -236,8 +236,8 @@ impl ApiClient {
     }
 
     /// Says `text` to a companion over the streamed endpoint: `progress` sees the reply
-    /// as the model writes it ([`TurnProgress`]), and the finished turn comes back as
-    /// from [`ApiClient::say`].
+    /// a sentence at a time as the server's moderation passes it ([`TurnProgress`]), and
+    /// the finished turn comes back as from [`ApiClient::say`].
     pub async fn say_streamed(
         &self,
         access: &str,

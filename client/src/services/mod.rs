@@ -71,7 +71,8 @@ pub enum ServiceEvent {
         /// Why, if something was tried and failed.
         reason: Option<String>,
     },
-    /// The companion's reply so far, while the model writes it (typed messages).
+    /// The companion's reply so far — the sentences moderation has passed — while the
+    /// model writes it (typed messages).
     Writing {
         /// Everything written yet.
         text: String,

@@ -2,8 +2,8 @@
 //! panel. Press Enter (or T) to write, Enter to send, Esc to stop writing; while writing,
 //! keys go to the message instead of moving the user. Hold V to speak instead
 //! ([`crate::microphone`]). A message goes through the server's moderation on its way to
-//! the companion, whose reply shows here as the model writes it, then stays as text while
-//! it is spoken in the room (seed §6.1, [`crate::conversation`]).
+//! the companion, whose reply shows here a sentence at a time as moderation passes it,
+//! then stays as text while it is spoken in the room (seed §6.1, [`crate::conversation`]).
 
 use bevy::diagnostic::{DiagnosticsStore, FrameTimeDiagnosticsPlugin};
 use bevy::input::keyboard::KeyboardInput;
