@@ -9,8 +9,8 @@
 //! - **Recall**: the user's message is embedded and the nearest facts (cosine ≥
 //!   [`RECALL_MIN`], at most [`RECALL_K`]) go into the reply's prompt, however long
 //!   ago they were said.
-//! - **Ownership**: the user can list, edit and delete every memory; text is sealed at
-//!   rest like the conversation log, the embedding sits beside it.
+//! - **Ownership**: the user can list, edit and delete every memory; text and embedding
+//!   are sealed at rest like the conversation log (an embedding says much of its text).
 //!
 //! Embeddings come from MiniLM through the [`Embed`] trait (the same model file as the
 //! moderation classifier, without its adapter — plain sentence similarity).
@@ -197,12 +197,25 @@ pub struct Memory {
     pub updated_at: DateTime<Utc>,
 }
 
-fn vector_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// What a sealed embedding starts with; rows written before embeddings were sealed hold
+/// the bare little-endian floats.
+const SEALED_VECTOR: &[u8; 4] = b"NXS1";
+
+/// `v` sealed for `user`: [`SEALED_VECTOR`] ‖ [`crate::cipher::seal_bytes`] of its floats.
+fn vector_bytes(key: &[u8; 32], user: Uuid, v: &[f32]) -> Result<Vec<u8>, AppError> {
+    let raw: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let mut out = SEALED_VECTOR.to_vec();
+    out.extend(crate::cipher::seal_bytes(key, user, &raw)?);
+    Ok(out)
 }
 
-fn vector_from(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+/// The embedding a row holds: opened when sealed, read as it is when written before that.
+fn vector_from(key: &[u8; 32], user: Uuid, bytes: &[u8]) -> Result<Vec<f32>, AppError> {
+    let raw = match bytes.strip_prefix(SEALED_VECTOR) {
+        Some(sealed) => crate::cipher::open_bytes(key, user, sealed)?,
+        None => bytes.to_vec(),
+    };
+    Ok(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
 }
 
 /// Every memory of the pair with its embedding, oldest first.
@@ -231,7 +244,7 @@ pub async fn all<C: ConnectionTrait>(
                 created_at: get(row, "created_at")?,
                 updated_at: get(row, "updated_at")?,
             };
-            Ok((memory, vector_from(&embedding)))
+            Ok((memory, vector_from(key, user, &embedding)?))
         })
         .collect()
 }
@@ -262,7 +275,7 @@ pub async fn remember<C: ConnectionTrait>(
         db::exec(
             c,
             "UPDATE companion_memories SET content_sealed = $2, embedding = $3, source_seq = $4, updated_at = $5 WHERE id = $1",
-            vec![id.into(), sealed.into(), vector_bytes(vector).into(), source_seq.into(), now.into()],
+            vec![id.into(), sealed.into(), vector_bytes(key, user, vector)?.into(), source_seq.into(), now.into()],
         )
         .await?;
         return Ok(id);
@@ -278,7 +291,7 @@ pub async fn remember<C: ConnectionTrait>(
             user.into(),
             kind.into(),
             sealed.into(),
-            vector_bytes(vector).into(),
+            vector_bytes(key, user, vector)?.into(),
             source_seq.into(),
             now.into(),
         ],
@@ -317,7 +330,7 @@ pub async fn edit<C: ConnectionTrait>(
             companion.into(),
             user.into(),
             crate::cipher::seal(key, user, content)?.into(),
-            vector_bytes(vector).into(),
+            vector_bytes(key, user, vector)?.into(),
             now.into(),
         ],
     )
@@ -373,9 +386,17 @@ mod tests {
     }
 
     #[test]
-    fn vectors_round_trip_and_recall_ranks_by_cosine() {
+    fn vectors_are_sealed_round_trip_and_recall_ranks_by_cosine() {
         let v = vec![0.25f32, -1.5, 3.0];
-        assert_eq!(vector_from(&vector_bytes(&v)), v);
+        let (key, ada, bob) = ([7u8; 32], Uuid::now_v7(), Uuid::now_v7());
+        let sealed = vector_bytes(&key, ada, &v).expect("seal");
+        let bare: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert!(!sealed.windows(4).any(|w| w == &bare[4..8]), "no float of the vector is stored in the clear");
+        assert_eq!(vector_from(&key, ada, &sealed).expect("open"), v);
+        assert!(vector_from(&key, bob, &sealed).is_err(), "bound to its user");
+        assert!(vector_from(&[8u8; 32], ada, &sealed).is_err(), "bound to the key");
+        // A row written before embeddings were sealed still reads.
+        assert_eq!(vector_from(&key, ada, &bare).expect("legacy row"), v);
         let now = Utc::now();
         let mem = |content: &str| Memory {
             id: Uuid::now_v7(),

@@ -133,6 +133,15 @@ async fn a_conversation_is_moderated_remembered_and_sealed(app: TestApp) {
     // Sealed at rest: neither the message, the fact nor the reply is in any table.
     assert!(!app.database_contains("Quillon").await, "conversation text must be sealed");
     assert!(!app.database_contains(text).await || text.len() < 4);
+    // The fact's embedding is sealed too (an embedding says much of its text).
+    let rows = nexus_server::db::all(app.state.db.conn(), "SELECT embedding FROM companion_memories", vec![])
+        .await
+        .expect("memories");
+    assert_eq!(rows.len(), 1);
+    for row in &rows {
+        let embedding: Vec<u8> = nexus_server::db::get(row, "embedding").expect("embedding");
+        assert!(embedding.starts_with(b"NXS1") && embedding.len() == 4 + 12 + 384 * 4 + 16, "{}", embedding.len());
+    }
 
     // Another user cannot talk to it, read it or its memories.
     let bob = app.user("bob").await;
