@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_public))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(evolve))
+        .routes(routes!(adopt))
         .routes(routes!(send, history))
         .routes(routes!(send_streamed))
         .merge(OpenApiRouter::new().routes(routes!(talk)).layer(axum::extract::DefaultBodyLimit::max(MAX_VOICE_BYTES)))
@@ -115,6 +116,20 @@ struct Evolved {
     changed: bool,
     /// The companion after the step.
     companion: Companion,
+}
+
+/// Adopts a copy of a shared companion (or of one's own): same profile and temperament,
+/// a fresh emotional state, no memories or conversation, private.
+#[utoipa::path(post, path = "/api/v1/companions/{id}/adopt", tag = "companions",
+    params(("id" = Uuid, Path, description = "Id of the companion to copy")),
+    responses((status = 201, body = Companion), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+async fn adopt(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<(StatusCode, Json<Companion>), AppError> {
+    Ok((StatusCode::CREATED, Json(service::adopt(&state, &user, id).await?)))
 }
 
 /// Evolves a companion's temperament by the days since its last evolution.

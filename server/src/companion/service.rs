@@ -1,5 +1,5 @@
-//! Companion profiles and memories as the API sees them: create, edit, share, evolve,
-//! delete; list, edit and forget memories. Profile text goes through the moderation door
+//! Companion profiles and memories as the API sees them: create, edit, share, adopt a
+//! copy, evolve, delete; list, edit and forget memories. Profile text goes through the moderation door
 //! (it enters every prompt and is shown to others when shared).
 
 use chrono::Utc;
@@ -91,7 +91,7 @@ pub async fn create(state: &AppState, user: &AuthUser, req: CreateCompanion) -> 
             u64::from_le_bytes(bytes.try_into().unwrap_or_default())
         }
     };
-    let mut companion = Companion {
+    let companion = Companion {
         id: Uuid::now_v7(),
         owner_id: user.user_id,
         name: req.name.trim().to_owned(),
@@ -107,6 +107,34 @@ pub async fn create(state: &AppState, user: &AuthUser, req: CreateCompanion) -> 
         last_evolution_date: None,
         updated_at: now,
     };
+    admit(state, user, companion).await
+}
+
+/// Adopts a copy of companion `id` — a shared one, or one of the caller's own: the same
+/// name, look, personality, voice, backstory and temperament (as it has evolved), as a new
+/// private companion of the caller's that starts afresh: its own emotional state, no
+/// memories and no conversation (those stay with the original's owner). Its profile
+/// goes through moderation in the caller's own mode.
+pub async fn adopt(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Companion, AppError> {
+    let original = get(state, user, id).await?;
+    let now = Utc::now();
+    let copy = Companion {
+        id: Uuid::now_v7(),
+        owner_id: user.user_id,
+        emotional_state: EmotionalState::default(),
+        traits_frozen: false,
+        is_public: false,
+        created_at: now,
+        last_evolution_date: None,
+        updated_at: now,
+        ..original
+    };
+    admit(state, user, copy).await
+}
+
+/// Checks a new companion of `user`'s (fields, the per-user limit, moderation), gives it
+/// the resting state of its temperament and stores it.
+async fn admit(state: &AppState, user: &AuthUser, mut companion: Companion) -> Result<Companion, AppError> {
     companion.emotional_state = EmotionalState::with_temperament(companion.temperament());
     validate(&companion)?;
     if store::list_owned(state.db.conn(), user.user_id).await?.len() >= MAX_COMPANIONS {

@@ -102,6 +102,64 @@ async fn profiles_are_validated_shared_frozen_evolved_and_deleted(app: TestApp) 
 }
 on_both_backends!(profiles_are_validated_shared_frozen_evolved_and_deleted);
 
+async fn adopt(app: &TestApp, user: &TestUser, companion: &str) -> crate::support::Reply {
+    app.post(&format!("/api/v1/companions/{companion}/adopt"), Some(&user.token), json!(null)).await
+}
+
+async fn a_shared_companion_is_adopted_as_a_fresh_private_copy(app: TestApp) {
+    let ada = app.user("ada").await;
+    let bob = app.user("bob").await;
+    let made = create(
+        &app,
+        &ada,
+        json!({
+            "name": "Orla",
+            "personality": {"traits": ["calm", "witty"], "interests": ["sailing"], "humor": "dry", "style": "short sentences"},
+            "voice": {"voice": "en-gb", "rate_wpm": 160, "pitch": 45},
+            "backstory": "Grew up on a lighthouse island.",
+            "genetic_seed": 7
+        }),
+    )
+    .await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let r = say(&app, &ada, &id, "My brother Quillon repairs boats in Brest.").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Private: not Bob's to copy.
+    assert_eq!(adopt(&app, &bob, &id).await.status, StatusCode::NOT_FOUND);
+    let shared = app
+        .json(Method::PATCH, &format!("/api/v1/companions/{id}"), Some(&ada.token), json!({"is_public": true}))
+        .await;
+    assert_eq!(shared.status, StatusCode::OK, "{}", shared.body);
+
+    let copy = adopt(&app, &bob, &id).await;
+    assert_eq!(copy.status, StatusCode::CREATED, "{}", copy.body);
+    let copy_id = copy.body["id"].as_str().expect("id").to_owned();
+    assert_ne!(copy_id, id);
+    assert_eq!(copy.body["owner_id"], bob.id.to_string(), "{}", copy.body);
+    for field in ["name", "appearance", "personality", "voice", "backstory", "genetic_profile"] {
+        assert_eq!(copy.body[field], shared.body[field], "{field} is copied");
+    }
+    assert_eq!(copy.body["is_public"], false, "the copy is private");
+    // It starts afresh: none of Ada's memories or conversation come with it.
+    let memories = app.get(&format!("/api/v1/companions/{copy_id}/memories"), Some(&bob.token)).await;
+    assert_eq!(memories.body, json!([]), "{}", memories.body);
+    let log = app.get(&format!("/api/v1/companions/{copy_id}/messages"), Some(&bob.token)).await;
+    assert_eq!(log.body, json!([]), "{}", log.body);
+    let asked = say(&app, &bob, &copy_id, "What does my brother do?").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert_eq!(asked.body["recalled"], json!([]), "nothing of Ada's is recalled");
+    // Bob's copy is his own; Ada's original is unchanged and still hers.
+    let bobs = app.get("/api/v1/companions", Some(&bob.token)).await;
+    assert_eq!(bobs.body.as_array().map(Vec::len), Some(1), "{}", bobs.body);
+    let original = app.get(&format!("/api/v1/companions/{id}"), Some(&ada.token)).await;
+    assert_eq!(original.body["owner_id"], ada.id.to_string());
+    assert_eq!(app.get(&format!("/api/v1/companions/{copy_id}"), Some(&ada.token)).await.status, StatusCode::NOT_FOUND);
+    // Bad ids.
+    assert_eq!(adopt(&app, &bob, &uuid::Uuid::now_v7().to_string()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(adopt(&app, &bob, "not-a-uuid").await.status, StatusCode::BAD_REQUEST);
+}
+on_both_backends!(a_shared_companion_is_adopted_as_a_fresh_private_copy);
+
 async fn a_conversation_is_moderated_remembered_and_sealed(app: TestApp) {
     let ada = app.user("ada").await;
     let made = create(&app, &ada, json!({"name": "Mira"})).await;
