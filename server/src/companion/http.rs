@@ -286,14 +286,16 @@ async fn talk(
     if !matches!(mime.split(';').next().map(str::trim), Some("audio/wav" | "audio/x-wav" | "audio/wave")) {
         return Err(AppError::UnsupportedAudioType);
     }
-    store::owned(state.db.conn(), user.user_id, id).await?;
+    let companion = store::owned(state.db.conn(), user.user_id, id).await?;
     let samples = listen::decode_wav(&bytes)?;
     let engine = state
         .companions
         .stt
         .as_ref()
         .ok_or_else(|| AppError::Unavailable("speech-to-text is not available on this server".into()))?;
-    let transcript = listen::transcribe(engine, samples).await?;
+    let transcript =
+        listen::transcribe(engine, samples, listen::Hint::for_companion(&companion.voice.voice, &companion.name))
+            .await?;
     if transcript.text.trim().is_empty() {
         return Err(AppError::unprocessable("no_speech", "no words were heard in the clip"));
     }

@@ -1,6 +1,17 @@
-//! The companion's ears: speech-to-text with whisper.cpp (through whisper-rs) on Whisper
-//! tiny.en, which `cargo xtask fetch-models` fetches in CTranslate2's format and converts
-//! to ggml (`<models>/whisper-tiny-en/ggml-tiny.en.bin`).
+//! The companion's ears: speech-to-text with whisper.cpp (through whisper-rs) on two
+//! Whisper models that `cargo xtask fetch-models` fetches in CTranslate2's format and
+//! converts to ggml: tiny.en (`<models>/whisper-tiny-en/ggml-tiny.en.bin`), fast, for
+//! English, and base (`<models>/whisper-base/ggml-base.bin`), multilingual, for French
+//! and for speech whose language is not known.
+//!
+//! A clip comes with a language hint — the language of the companion's voice, the one
+//! the user talks to it in — or none (room voice). English goes to tiny.en (about 1 s for
+//! a 5 s clip on two cores); French to base; with no hint, base detects which of the
+//! product's languages ([`LANGUAGES`]) it is — an extra pass of its encoder — and
+//! transcribes in it. A clip is never transcribed as a language the product does not
+//! speak, however Whisper's detector leans. The transcript says which language it was
+//! heard in. The companion's name is given to the model as context, so it is spelled
+//! as the user does rather than as the nearest common word.
 //!
 //! Audio arrives as a WAV file (16-bit PCM or 32-bit float, mono or stereo, any sample
 //! rate); [`decode_wav`] reads it and brings it to what Whisper hears — mono f32 at
@@ -15,10 +26,12 @@ use serde::Serialize;
 
 use crate::error::AppError;
 
-/// Directory of the model under the models cache.
-pub const MODEL_DIR: &str = "whisper-tiny-en";
-/// The ggml file in it.
-pub const MODEL_FILE: &str = "ggml-tiny.en.bin";
+/// The English model: directory under the models cache, ggml file in it.
+pub const ENGLISH_MODEL: (&str, &str) = ("whisper-tiny-en", "ggml-tiny.en.bin");
+/// The multilingual model.
+pub const MULTILINGUAL_MODEL: (&str, &str) = ("whisper-base", "ggml-base.bin");
+/// The languages a clip is heard in (Whisper's codes), the first being the fallback.
+pub const LANGUAGES: [&str; 2] = ["en", "fr"];
 /// Whisper's sample rate.
 pub const SAMPLE_RATE: u32 = 16_000;
 /// Longest clip, seconds.
@@ -35,18 +48,70 @@ pub struct Transcript {
     pub segments: Vec<(f32, f32, String)>,
     /// Length of the audio, seconds.
     pub audio_s: f32,
+    /// The language heard, one of [`LANGUAGES`].
+    pub language: String,
+}
+
+/// The most likely of [`LANGUAGES`] given Whisper's probability per language id, with
+/// `id_of` mapping a code to its id; the first language when none has a probability.
+#[must_use]
+pub fn pick_language(probabilities: &[f32], id_of: impl Fn(&str) -> Option<usize>) -> &'static str {
+    LANGUAGES
+        .iter()
+        .filter_map(|&code| {
+            let p = probabilities.get(id_of(code)?).copied().filter(|p| p.is_finite())?;
+            Some((code, p))
+        })
+        .fold(None, |best: Option<(&'static str, f32)>, (code, p)| match best {
+            Some((_, q)) if q >= p => best,
+            _ => Some((code, p)),
+        })
+        .map_or(LANGUAGES[0], |(code, _)| code)
+}
+
+/// What is known of a clip before it is heard.
+#[derive(Debug, Clone, Default)]
+pub struct Hint {
+    /// The language it is probably in (a Whisper code); `None` to detect it. A language
+    /// outside [`LANGUAGES`] counts as none.
+    pub language: Option<String>,
+    /// Words the speaker is likely to say that no model knows — the companion's name —
+    /// given to the model as context so it spells them as the user does.
+    pub names: String,
+}
+
+impl Hint {
+    /// The hint for talking to a companion: its voice's language (`"fr"`, `"en-us+f3"`
+    /// → `en`) and its name.
+    #[must_use]
+    pub fn for_companion(voice: &str, name: &str) -> Self {
+        let code: String = voice.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_lowercase();
+        Self { language: Some(code), names: name.to_owned() }
+    }
+
+    /// The hinted language if the product speaks it.
+    #[must_use]
+    pub fn language(&self) -> Option<&'static str> {
+        let hinted = self.language.as_deref()?;
+        LANGUAGES.iter().copied().find(|&l| l == hinted)
+    }
 }
 
 /// A speech-to-text engine.
 pub trait Transcribe: Send + Sync + std::fmt::Debug {
     /// Transcribes mono 16 kHz audio (blocking).
-    fn transcribe(&self, samples: &[f32]) -> Result<Transcript, String>;
+    fn transcribe(&self, samples: &[f32], hint: &Hint) -> Result<Transcript, String>;
 }
 
 /// Runs `engine` on the blocking pool.
-pub async fn transcribe(engine: &Arc<dyn Transcribe>, samples: Vec<f32>) -> Result<Transcript, AppError> {
+pub async fn transcribe(engine: &Arc<dyn Transcribe>, samples: Vec<f32>, hint: Hint) -> Result<Transcript, AppError> {
     let engine = Arc::clone(engine);
-    tokio::task::spawn_blocking(move || engine.transcribe(&samples))
+    // Only letters, digits, spaces and light punctuation, at most 100 characters: the
+    // context is a spelling hint, not a place for instructions.
+    let names: String =
+        hint.names.chars().filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '\'' | ',')).take(100).collect();
+    let hint = Hint { names, ..hint };
+    tokio::task::spawn_blocking(move || engine.transcribe(&samples, &hint))
         .await
         .map_err(|e| AppError::Internal(format!("speech-to-text task: {e}")))?
         .map_err(|e| AppError::Unavailable(format!("speech-to-text: {e}")))
@@ -167,24 +232,17 @@ pub fn is_annotation(text: &str) -> bool {
     })
 }
 
-/// whisper.cpp on the fetched Whisper tiny.en.
+/// One Whisper model in whisper.cpp.
 #[cfg(feature = "stt")]
-pub struct Whisper {
+struct Whisper {
     ctx: whisper_rs::WhisperContext,
 }
 
 #[cfg(feature = "stt")]
-impl std::fmt::Debug for Whisper {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Whisper(tiny.en)")
-    }
-}
-
-#[cfg(feature = "stt")]
 impl Whisper {
-    /// Loads `<models_dir>/whisper-tiny-en/ggml-tiny.en.bin`.
-    pub fn load(models_dir: &std::path::Path) -> Result<Self, String> {
-        let path = models_dir.join(MODEL_DIR).join(MODEL_FILE);
+    /// Loads `<models_dir>/<dir>/<file>`.
+    fn load(models_dir: &std::path::Path, (dir, file): (&str, &str)) -> Result<Self, String> {
+        let path = models_dir.join(dir).join(file);
         if !path.is_file() {
             return Err(format!("{} not found (run `cargo xtask fetch-models`)", path.display()));
         }
@@ -194,17 +252,32 @@ impl Whisper {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Self { ctx })
     }
-}
 
-#[cfg(feature = "stt")]
-impl Transcribe for Whisper {
-    fn transcribe(&self, samples: &[f32]) -> Result<Transcript, String> {
+    /// Transcribes `samples` in `language`, or in the likeliest of [`LANGUAGES`] when
+    /// `None` (a multilingual model only).
+    fn run(&self, samples: &[f32], language: Option<&'static str>, names: &str) -> Result<Transcript, String> {
         use whisper_rs::{FullParams, SamplingStrategy};
         let mut state = self.ctx.create_state().map_err(|e| e.to_string())?;
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(4);
+        let language = match language {
+            Some(language) => language,
+            None => {
+                // One pass of the encoder over the clip's first 30 s, then the decoder's
+                // first-token probabilities.
+                state.pcm_to_mel(samples, threads).map_err(|e| e.to_string())?;
+                let (_, probabilities) = state.lang_detect(0, threads).map_err(|e| e.to_string())?;
+                pick_language(&probabilities, |code| {
+                    whisper_rs::get_lang_id(code).and_then(|id| usize::try_from(id).ok())
+                })
+            }
+        };
+        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
         params.set_n_threads(i32::try_from(threads).unwrap_or(2));
-        params.set_language(Some("en"));
+        params.set_language(Some(language));
+        let prompt = format!("{}.", names.trim());
+        if prompt.len() > 1 {
+            params.set_initial_prompt(&prompt);
+        }
         params.set_no_context(true);
         params.set_print_special(false);
         params.set_print_progress(false);
@@ -225,15 +298,60 @@ impl Transcribe for Whisper {
         let text = segments.iter().map(|s| s.2.as_str()).collect::<Vec<_>>().join(" ");
         #[allow(clippy::cast_precision_loss)]
         let audio_s = samples.len() as f32 / SAMPLE_RATE as f32;
-        Ok(Transcript { text, segments, audio_s })
+        Ok(Transcript { text, segments, audio_s, language: language.to_owned() })
     }
 }
 
-/// The fetched Whisper model, loaded once per models directory, or `None` (logged).
+/// The fetched Whisper models: English and multilingual, either of which may be missing.
+#[cfg(feature = "stt")]
+pub struct Ears {
+    english: Option<Whisper>,
+    multilingual: Option<Whisper>,
+}
+
+#[cfg(feature = "stt")]
+impl std::fmt::Debug for Ears {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Whisper")
+            .field("tiny.en", &self.english.is_some())
+            .field("base", &self.multilingual.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "stt")]
+impl Transcribe for Ears {
+    fn transcribe(&self, samples: &[f32], hint: &Hint) -> Result<Transcript, String> {
+        let language = hint.language();
+        match (&self.english, &self.multilingual, language) {
+            (Some(english), _, Some("en")) | (Some(english), None, _) => english.run(samples, Some("en"), &hint.names),
+            (_, Some(multilingual), language) => multilingual.run(samples, language, &hint.names),
+            (None, None, _) => Err("no speech-to-text model is loaded".into()),
+        }
+    }
+}
+
+/// The fetched Whisper models, loaded once per models directory, or `None` when neither
+/// is there (logged).
 #[cfg(feature = "stt")]
 #[must_use]
 pub fn local_transcriber(models_dir: &std::path::Path) -> Option<Arc<dyn Transcribe>> {
-    let load = || Whisper::load(models_dir).map(Arc::new);
+    let load = || {
+        let english = Whisper::load(models_dir, ENGLISH_MODEL);
+        let multilingual = Whisper::load(models_dir, MULTILINGUAL_MODEL);
+        match (english, multilingual) {
+            (Err(a), Err(b)) => Err(format!("{a}; {b}")),
+            (english, multilingual) => {
+                if let Err(e) = &multilingual {
+                    tracing::warn!(error = %e, "multilingual speech-to-text not loaded; every clip is heard as English");
+                }
+                if let Err(e) = &english {
+                    tracing::warn!(error = %e, "English speech-to-text not loaded; the multilingual model hears English too");
+                }
+                Ok(Arc::new(Ears { english: english.ok(), multilingual: multilingual.ok() }))
+            }
+        }
+    };
     match crate::models::load_once(models_dir.display().to_string(), load) {
         Ok(model) => Some(model),
         Err(e) => {
@@ -254,6 +372,37 @@ pub fn local_transcriber(_models_dir: &std::path::Path) -> Option<Arc<dyn Transc
 mod tests {
     use super::*;
     use crate::companion::voice::wav;
+
+    #[test]
+    fn a_companion_hints_its_voice_language_and_unknown_languages_are_detected() {
+        assert_eq!(Hint::for_companion("en-us+f3", "Mira").language(), Some("en"));
+        assert_eq!(Hint::for_companion("fr", "Léa").language(), Some("fr"));
+        assert_eq!(Hint::for_companion("FR-fr", "Léa").language(), Some("fr"));
+        assert_eq!(Hint::for_companion("de", "Mira").language(), None, "not spoken by the product: detect");
+        assert_eq!(Hint::default().language(), None);
+        assert_eq!(Hint::for_companion("fr", "Léa").names, "Léa");
+    }
+
+    #[test]
+    fn the_language_is_the_likeliest_the_product_speaks() {
+        // Whisper's ids: en 0, fr 6 (here, a made-up table for the test).
+        let id_of = |code: &str| match code {
+            "en" => Some(0),
+            "fr" => Some(6),
+            _ => None,
+        };
+        let mut p = vec![0.0; 10];
+        p[0] = 0.2;
+        p[6] = 0.5;
+        p[3] = 0.9; // a language the product does not speak leans hardest: ignored
+        assert_eq!(pick_language(&p, id_of), "fr");
+        p[0] = 0.6;
+        assert_eq!(pick_language(&p, id_of), "en");
+        p[0] = f32::NAN;
+        assert_eq!(pick_language(&p, id_of), "fr", "a broken probability is not a vote");
+        assert_eq!(pick_language(&[], id_of), "en", "nothing known: the fallback");
+        assert_eq!(pick_language(&p, |_| None), "en");
+    }
 
     #[test]
     fn wav_files_are_read_mixed_and_resampled_and_bad_ones_refused() {

@@ -123,7 +123,7 @@ pub async fn utterance(
     let samples: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32_768.0).collect();
     let samples = listen::resample(&samples, voice::SAMPLE_RATE, listen::SAMPLE_RATE);
     let Ok(_slot) = ears.slots.acquire().await else { return };
-    let transcript = match listen::transcribe(&ears.engine, samples).await {
+    let transcript = match listen::transcribe(&ears.engine, samples, listen::Hint::default()).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(room = %room.id.0, error = %e, "room speech-to-text failed");

@@ -517,6 +517,34 @@ fn loudness(samples: &[i16], rate: f32, from_s: f32, to_s: f32) -> f32 {
     samples[a..b].iter().map(|s| f32::from(*s).abs()).sum::<f32>() / (b - a) as f32
 }
 
+/// A WAV clip of `text` spoken by espeak-ng's `voice` (the user's voice in these tests).
+fn spoken_clip(voice: &str, text: &str) -> Vec<u8> {
+    let settings = nexus_avatar::lip_sync::espeak::VoiceSettings { voice: voice.into(), rate_wpm: 150, pitch: 40 };
+    let speech = nexus_avatar::lip_sync::espeak::synthesize(text, &settings).expect("espeak-ng");
+    nexus_server::companion::voice::wav(&speech.samples, speech.sample_rate)
+}
+
+const FRENCH_LINE: &str = "Bonsoir. Je suis fatigué ce soir. On parle un peu de cinéma ?";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_with_no_language_hint_is_heard_in_the_language_spoken() {
+    use nexus_server::companion::listen::{self, Hint};
+    let models = nexus_server::moderation::classifier::default_models_dir();
+    let Some(ears) = listen::local_transcriber(&models) else {
+        assert!(std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_none(), "speech-to-text models missing");
+        return;
+    };
+    for (voice, text, language, word) in [
+        ("fr", FRENCH_LINE, "fr", "cinéma"),
+        ("en-us", "Hello, how was your day? I went hiking in the mountains with my dog.", "en", "mountains"),
+    ] {
+        let samples = listen::decode_wav(&spoken_clip(voice, text)).expect("wav");
+        let heard = listen::transcribe(&ears, samples, Hint::default()).await.expect("transcript");
+        assert_eq!(heard.language, language, "{heard:?}");
+        assert!(heard.text.to_lowercase().contains(word), "{heard:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_visemes() {
     use base64::Engine as _;
@@ -539,6 +567,7 @@ async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_v
     for word in ["brother", "tom", "guitar", "jazz"] {
         assert!(transcript.contains(word), "{word} missing from {transcript:?}");
     }
+    assert_eq!(r.body["transcript"]["language"], "en");
     // It went through moderation as a transcript, was remembered, and was answered.
     let turn = &r.body["turn"];
     assert_eq!(turn["moderation"]["action"], "allow");
@@ -546,7 +575,8 @@ async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_v
         turn["remembered"]
             .as_array()
             .is_some_and(|m| m.iter().any(|f| f.as_str().is_some_and(|f| f.contains("guitar")))),
-        "{turn}"
+        "{transcript:?} → {}",
+        turn["remembered"]
     );
     let reply = &turn["reply"];
     assert!(!reply["text"].as_str().expect("text").is_empty());
@@ -588,6 +618,26 @@ async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_v
     // The log keeps the transcript as the user's message.
     let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
     assert_eq!(log.body[0]["content"], r.body["transcript"]["text"]);
+
+    // A companion with a French voice is spoken to in French, and hears French words.
+    let lea =
+        create(&app, &ada, json!({"name": "Léa", "voice": {"voice": "fr+f3", "rate_wpm": 160, "pitch": 55}})).await;
+    let lea = lea.body["id"].as_str().unwrap_or_else(|| panic!("{}", lea.body)).to_owned();
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/companions/{lea}/voice"),
+            Some(&ada.token),
+            &[("content-type", "audio/wav")],
+            spoken_clip("fr", FRENCH_LINE),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["transcript"]["language"], "fr", "{}", r.body["transcript"]);
+    let transcript = r.body["transcript"]["text"].as_str().expect("transcript").to_lowercase();
+    for word in ["soir", "cinéma"] {
+        assert!(transcript.contains(word), "{word} missing from {transcript:?}");
+    }
 
     // Bad audio gets a clear error.
     let not_wav = app
