@@ -1,5 +1,6 @@
-//! Push-to-talk: hold **V** to speak to the companion. The default input device is
-//! captured with cpal while the key is held; on release the clip (mono, the device's own
+//! Push-to-talk: hold **V** — or, in the headset, the primary button of either
+//! controller (X or A; the menu button on a Vive wand) — to speak to the companion. The
+//! default input device is captured with cpal while it is held; on release the clip (mono, the device's own
 //! rate) is wrapped as a WAV file and sent to the server, which transcribes it and answers
 //! aloud (seed §6.1). `--say FILE.wav` sends a recorded clip the same way when the room
 //! opens — for machines without a microphone, and for scripted runs.
@@ -30,13 +31,22 @@ struct Capture {
     rate: u32,
 }
 
-/// The microphone, while V is held (a non-send resource: cpal streams stay on their
-/// thread on some platforms).
+/// The microphone, while a talk control is held (a non-send resource: cpal streams stay
+/// on their thread on some platforms).
 #[derive(Default)]
 pub struct Microphone {
     capture: Option<Capture>,
     /// Samples of the capture already sent to the room.
     streamed: usize,
+    /// Whether a talk control was held last frame.
+    held: bool,
+}
+
+/// Whether the user holds a talk control: the V key (`key_v`), or the primary button of
+/// either controller.
+#[must_use]
+pub fn talk_held(key_v: bool, rig: Option<&crate::rig::TrackedRig>) -> bool {
+    key_v || rig.is_some_and(|r| r.left.primary || r.right.primary)
 }
 
 /// A clip given with `--say`, sent once when the room opens.
@@ -119,18 +129,20 @@ pub fn clip_to_wav(samples: &[f32], rate: u32) -> Option<Vec<u8>> {
     Some(nexus_server::companion::voice::wav(&pcm, rate))
 }
 
-/// V held → capture; V released → send the clip.
+/// A talk control pressed → capture; released → send the clip.
 pub fn push_to_talk(
     keys: Res<ButtonInput<KeyCode>>,
+    rig: Option<Res<crate::rig::TrackedRig>>,
     mut mic: NonSendMut<Microphone>,
     mut chat: ResMut<ChatState>,
     services: Option<Res<Services>>,
     presence: Option<Res<crate::presence::Presence>>,
 ) {
-    if chat.writing {
-        return;
-    }
-    if keys.just_pressed(KeyCode::KeyV) && mic.capture.is_none() {
+    // While a message is typed, V is a letter; the controller button still talks.
+    let held = talk_held(!chat.writing && keys.pressed(KeyCode::KeyV), rig.as_deref());
+    let (pressed, released) = (held && !mic.held, !held && mic.held);
+    mic.held = held;
+    if pressed && mic.capture.is_none() {
         match start() {
             Ok(c) => {
                 mic.capture = Some(c);
@@ -141,7 +153,7 @@ pub fn push_to_talk(
         }
     }
     // Live to the others in the room, while there are any.
-    let Microphone { capture, streamed } = &mut *mic;
+    let Microphone { capture, streamed, .. } = &mut *mic;
     if let (Some(presence), Some(capture)) = (presence.as_deref(), capture.as_ref())
         && !presence.members.is_empty()
     {
@@ -152,9 +164,7 @@ pub fn push_to_talk(
             presence.link.send_voice(to_voice_pcm(&fresh, capture.rate));
         }
     }
-    if keys.just_released(KeyCode::KeyV)
-        && let Some(capture) = mic.capture.take()
-    {
+    if released && let Some(capture) = mic.capture.take() {
         chat.listening = false;
         let (samples, rate) = (capture.samples.lock().map(|s| s.clone()).unwrap_or_default(), capture.rate);
         drop(capture);
@@ -173,7 +183,7 @@ pub fn say_on_entry(say: Res<SayOnEntry>, services: Option<Res<Services>>, mut c
 
 fn send_clip(wav: Option<Vec<u8>>, services: Option<&Services>, chat: &mut ChatState) {
     match (wav, services) {
-        (None, _) => chat.push("(voice: too short — hold V while you speak)".into()),
+        (None, _) => chat.push("(voice: too short — hold V, or X/A, while you speak)".into()),
         (Some(_), None) => chat.push("(offline: speaking to the companion needs a server)".into()),
         (Some(wav), Some(s)) => {
             chat.sent += 1;
@@ -198,5 +208,56 @@ mod tests {
         assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
         let peak = wav[44..].chunks(2).map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs()).max();
         assert_eq!(peak, Some(32_767), "samples beyond ±1 are clamped, not wrapped");
+    }
+
+    /// One frame of push-to-talk with `key_v` down and the left controller's primary
+    /// button `button` down.
+    fn frame(app: &mut App, key_v: bool, button: bool) {
+        let mut keys = app.world_mut().resource_mut::<ButtonInput<KeyCode>>();
+        keys.clear();
+        if key_v {
+            keys.press(KeyCode::KeyV)
+        } else {
+            keys.release(KeyCode::KeyV)
+        }
+        app.world_mut().resource_mut::<crate::rig::TrackedRig>().left.primary = button;
+        app.update();
+    }
+
+    /// Whether the microphone reacted: it captures, or it said why it cannot (machines
+    /// without a microphone, like CI).
+    fn reacted(app: &App) -> bool {
+        let chat = app.world().resource::<ChatState>();
+        chat.listening || chat.lines.iter().any(|l| l.starts_with("(voice:"))
+    }
+
+    #[test]
+    fn a_controller_button_talks_like_the_v_key_and_still_talks_while_a_message_is_typed() {
+        let mut app = App::new();
+        app.init_resource::<ButtonInput<KeyCode>>()
+            .init_resource::<crate::rig::TrackedRig>()
+            .init_resource::<ChatState>()
+            .init_non_send::<Microphone>()
+            .add_systems(Update, push_to_talk);
+        frame(&mut app, false, false);
+        assert!(!reacted(&app), "nothing held, nothing happens");
+
+        // The headset's button (X on the left Touch controller) starts the microphone…
+        frame(&mut app, false, true);
+        assert!(reacted(&app), "{:?}", app.world().resource::<ChatState>().lines);
+        frame(&mut app, false, true);
+        // …and letting go stops it.
+        frame(&mut app, false, false);
+        assert!(!app.world().resource::<ChatState>().listening);
+        assert!(app.world().non_send_resource::<Microphone>().capture.is_none());
+
+        // While a message is typed, V is a letter, but the button still talks.
+        app.insert_resource(ChatState { writing: true, ..ChatState::default() });
+        frame(&mut app, true, false);
+        assert!(!reacted(&app), "V typed into a message does not talk");
+        frame(&mut app, true, true);
+        assert!(reacted(&app));
+        frame(&mut app, false, false);
+        assert!(!app.world().resource::<ChatState>().listening);
     }
 }

@@ -30,6 +30,9 @@ pub struct Hand {
     pub pinch: f32,
     /// Thumbstick / trackpad, each axis −1–1.
     pub stick: [f32; 2],
+    /// The primary face button held (X or A; the menu button on a Vive wand): talk.
+    #[serde(default)]
+    pub primary: bool,
     /// The 26 joints when articulated hand tracking is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joints: Option<Box<[Pose; HAND_JOINTS]>>,
@@ -47,6 +50,7 @@ impl Hand {
             squeeze: 0.0,
             pinch: 0.0,
             stick: [0.0; 2],
+            primary: false,
             joints: None,
         }
     }

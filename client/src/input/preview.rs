@@ -124,6 +124,7 @@ fn drive_rig(
         squeeze: pressed(held(KeyCode::KeyG)),
         pinch: pressed(held(KeyCode::KeyF)),
         stick: [0.0; 2],
+        primary: false,
         joints: None,
     };
     let idle = |side: f32| {

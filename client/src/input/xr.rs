@@ -183,6 +183,7 @@ fn read_rig(
         let stick =
             actions.stick[i].state(s, openxr::Path::NULL).map_or(openxr::Vector2f::default(), |st| st.current_state);
         hand.stick = [stick.x, stick.y];
+        hand.primary = actions.primary[i].state(s, openxr::Path::NULL).is_ok_and(|st| st.current_state);
         hand.tracked = false;
         hand.joints = None;
     }
