@@ -40,6 +40,7 @@ async fn main() {
     let moderator = Moderator::from_config(&config).unwrap();
     let stt = listen::local_transcriber(&models).expect("run `cargo xtask fetch-models` (whisper)");
     let brain = llm::local_model(&models).expect("run `cargo xtask fetch-models` (SmolLM2)");
+    let voices = voice::Voices::load(&models);
     let now = Utc::now();
     let companion = Companion {
         id: uuid::Uuid::now_v7(),
@@ -100,7 +101,7 @@ async fn main() {
         let said = if said.is_empty() { "Hello!".to_owned() } else { said };
         let _ = moderator.assess_text(ModerationMode::Strict, &said).await;
         let t_mod_out = t0.elapsed();
-        let speech = voice::speak(&companion.voice, companion.emotional_state.voice(), &said).await.unwrap();
+        let speech = voice::speak(&voices, &companion.voice, companion.emotional_state.voice(), &said).await.unwrap();
         let t_tts = t0.elapsed();
         if run == 0 {
             println!("heard: {:?}\nreplied: {said:?} ({:.1} s of audio)", transcript.text, speech.duration_s);
@@ -122,6 +123,47 @@ async fn main() {
         }
         tokens += pieces;
         reply_ms += ms(t_llm - t_mod_in);
+    }
+    // Speech-to-text in French: a companion with a French voice (Whisper base, told the
+    // language), and room voice, whose language Whisper base detects first.
+    let spoken_fr = nexus_avatar::lip_sync::espeak::synthesize(
+        "Bonsoir Léa. Je suis fatiguée ce soir, tu me racontes une histoire ?",
+        &nexus_avatar::lip_sync::espeak::VoiceSettings { voice: "fr".into(), rate_wpm: 160, pitch: 45 },
+    )
+    .unwrap();
+    let french = voice::wav(&spoken_fr.samples, spoken_fr.sample_rate);
+    for (stage, hint) in
+        [("stt_french", listen::Hint::for_companion("fr", "Léa")), ("stt_detected", listen::Hint::default())]
+    {
+        let mut v = Vec::new();
+        for run in 0..=RUNS {
+            let t0 = Instant::now();
+            let transcript =
+                listen::transcribe(&stt, listen::decode_wav(&french).unwrap(), hint.clone()).await.unwrap();
+            if run == 0 {
+                println!("{stage}: heard {:?} in {:?}", transcript.text, transcript.language);
+            } else {
+                v.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        stages.push((stage, v));
+    }
+    // The Piper neural voice on a fixed reply (its audio, and the espeak-ng timeline
+    // warped onto it for the lips).
+    if voices.piper.is_some() {
+        let joe = Voice { voice: voice::PIPER_VOICE.into(), rate_wpm: 175, pitch: 50 };
+        let line = "I love the old harbour at dawn, when the boats come back and the gulls are loud.";
+        let mut v = Vec::new();
+        for run in 0..=RUNS {
+            let t0 = Instant::now();
+            let spoken = voice::speak(&voices, &joe, EmotionalState::default().voice(), line).await.unwrap();
+            if run == 0 {
+                println!("piper: {:.1} s of audio by {}", spoken.duration_s, spoken.engine);
+            } else {
+                v.push(t0.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        stages.push(("tts_piper", v));
     }
     println!("\n{:<18} {:>9} {:>9}", "stage", "p50 ms", "p95 ms");
     for (name, v) in &stages {

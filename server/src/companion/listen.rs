@@ -85,8 +85,7 @@ impl Hint {
     /// → `en`) and its name.
     #[must_use]
     pub fn for_companion(voice: &str, name: &str) -> Self {
-        let code: String = voice.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_lowercase();
-        Self { language: Some(code), names: name.to_owned() }
+        Self { language: Some(super::voice::language_of(voice)), names: name.to_owned() }
     }
 
     /// The hinted language if the product speaks it.
@@ -379,6 +378,7 @@ mod tests {
         assert_eq!(Hint::for_companion("fr", "Léa").language(), Some("fr"));
         assert_eq!(Hint::for_companion("FR-fr", "Léa").language(), Some("fr"));
         assert_eq!(Hint::for_companion("de", "Mira").language(), None, "not spoken by the product: detect");
+        assert_eq!(Hint::for_companion("piper-joe", "Mira").language(), Some("en"), "Piper's voice is English");
         assert_eq!(Hint::default().language(), None);
         assert_eq!(Hint::for_companion("fr", "Léa").names, "Léa");
     }

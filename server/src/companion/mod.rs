@@ -9,9 +9,10 @@
 //! - [`memory`] — long-term facts per user–companion pair, recalled by MiniLM similarity,
 //!   which the user can view, edit and delete;
 //! - [`persona`] — the prompt built from the profile, and the emotion tags of replies;
-//! - [`listen`] — speech-to-text: whisper.cpp on Whisper tiny.en, WAV in;
+//! - [`listen`] — speech-to-text: whisper.cpp on Whisper tiny.en (English) and base
+//!   (French, and language detection), WAV in;
 //! - [`voice`] — the reply spoken by espeak-ng, rate and pitch moved by emotion, with
-//!   the viseme track of the same synthesis;
+//!   the viseme track of the same synthesis, or by the Piper neural voice ([`piper`]);
 //! - [`sentiment`] — valence and arousal of the user's words (a VADER-style lexicon);
 //! - [`emotion`] — the emotion state machine: twelve levels driven by the conversation's
 //!   sentiment and by room events (proximity, gaze, gestures, touch), decaying to rest,
@@ -31,6 +32,8 @@ pub mod listen;
 pub mod llm;
 pub mod memory;
 pub mod persona;
+#[cfg(feature = "piper")]
+pub mod piper;
 pub mod profile;
 pub mod sentiment;
 pub mod service;

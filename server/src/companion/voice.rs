@@ -4,10 +4,15 @@
 //! (`nexus_avatar::lip_sync`). Audio and visemes share one clock, so the lips move with
 //! the sound.
 //!
+//! A profile whose voice is [`PIPER_VOICE`] is spoken by the Piper neural voice instead
+//! (`super::piper`, feature `piper`), its viseme track moved onto Piper's audio; when
+//! that voice is not loaded, espeak-ng speaks in its language and the log says why.
+//!
 //! Feature `tts` (on by default) builds the avatar crate's espeak-ng timeline helper;
 //! without it, replies come without audio.
 
 use serde::Serialize;
+use std::sync::Arc;
 
 use super::emotion::VoiceModulation;
 use super::profile::Voice;
@@ -16,8 +21,10 @@ use crate::error::AppError;
 /// A spoken reply.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Spoken {
-    /// The espeak-ng voice.
+    /// The profile's voice: an espeak-ng voice, or [`PIPER_VOICE`].
     pub voice: String,
+    /// What synthesised it: `piper` or `espeak-ng`.
+    pub engine: String,
     /// Words per minute actually used (after emotion).
     pub rate_wpm: u16,
     /// Pitch actually used (after emotion).
@@ -31,6 +38,43 @@ pub struct Spoken {
     /// Mouth shapes on the audio's clock: `[{"start_s", "end_s", "viseme"}, …]`.
     #[schema(value_type = Vec<Object>)]
     pub visemes: serde_json::Value,
+}
+
+/// The profile voice that selects the Piper neural voice (US English, male).
+pub const PIPER_VOICE: &str = "piper-joe";
+/// The espeak-ng voice of Piper's language: its phonemes, and the fallback.
+const PIPER_ESPEAK: &str = "en-us";
+/// espeak-ng's own speaking rate, which Piper's natural rate stands for.
+#[cfg_attr(not(feature = "piper"), allow(dead_code))]
+const ESPEAK_DEFAULT_WPM: f32 = 175.0;
+
+/// The language a profile voice speaks (a lowercase code: `"fr-fr+f3"` → `fr`).
+#[must_use]
+pub fn language_of(voice: &str) -> String {
+    let espeak = if voice == PIPER_VOICE { PIPER_ESPEAK } else { voice };
+    espeak.chars().take_while(char::is_ascii_alphabetic).collect::<String>().to_lowercase()
+}
+
+/// The neural voices loaded on this node.
+#[derive(Debug, Clone, Default)]
+pub struct Voices {
+    /// Piper, when fetched and loadable.
+    #[cfg(feature = "piper")]
+    pub piper: Option<Arc<super::piper::Piper>>,
+}
+
+impl Voices {
+    /// The voices found under `models_dir`.
+    #[must_use]
+    pub fn load(models_dir: &std::path::Path) -> Self {
+        #[cfg(feature = "piper")]
+        return Self { piper: super::piper::local_voice(models_dir) };
+        #[cfg(not(feature = "piper"))]
+        {
+            let _ = models_dir;
+            Self {}
+        }
+    }
 }
 
 /// The voice settings a reply is spoken with: the profile's, scaled by emotion and kept
@@ -69,34 +113,66 @@ pub fn wav(samples: &[i16], sample_rate: u32) -> Vec<u8> {
     out
 }
 
-/// Speaks `text` (on the blocking pool: espeak-ng runs as a separate process).
+/// Speaks `text` (on the blocking pool: espeak-ng runs as a separate process, Piper
+/// on ONNX Runtime's threads).
 #[cfg(feature = "tts")]
-pub async fn speak(voice: &Voice, modulation: VoiceModulation, text: &str) -> Result<Spoken, AppError> {
+pub async fn speak(
+    voices: &Voices,
+    voice: &Voice,
+    modulation: VoiceModulation,
+    text: &str,
+) -> Result<Spoken, AppError> {
     use base64::Engine as _;
     use nexus_avatar::lip_sync::espeak::{VoiceSettings, synthesize};
     let (voice, rate_wpm, pitch) = settings(voice, modulation);
     let text = text.to_owned();
-    let settings = VoiceSettings { voice: voice.clone(), rate_wpm, pitch };
-    let speech = tokio::task::spawn_blocking(move || synthesize(&text, &settings))
-        .await
-        .map_err(|e| AppError::Internal(format!("speech task: {e}")))?
-        .map_err(|e| AppError::Unavailable(format!("text-to-speech: {e}")))?;
-    let track = speech.viseme_track().map_err(|e| AppError::Internal(format!("viseme track: {e}")))?;
+    let espeak_voice = if voice == PIPER_VOICE { PIPER_ESPEAK.to_owned() } else { voice.clone() };
+    #[cfg(feature = "piper")]
+    let piper = voices.piper.clone().filter(|_| voice == PIPER_VOICE);
+    #[cfg(not(feature = "piper"))]
+    let (_, piper) = (voices, None::<()>);
+    if voice == PIPER_VOICE && piper.is_none() {
+        tracing::warn!("the {PIPER_VOICE} voice is not loaded on this node; espeak-ng speaks instead");
+    }
+    let settings = VoiceSettings { voice: espeak_voice, rate_wpm, pitch };
+    let (samples, sample_rate, track, engine) = tokio::task::spawn_blocking(move || {
+        let speech = synthesize(&text, &settings).map_err(|e| format!("text-to-speech: {e}"))?;
+        let track = speech.viseme_track().map_err(|e| format!("viseme track: {e}"))?;
+        #[cfg(feature = "piper")]
+        if let Some(piper) = piper {
+            let neural = piper.synthesize(&text, f32::from(rate_wpm) / ESPEAK_DEFAULT_WPM)?;
+            let track =
+                super::piper::retime(&track, &speech.samples, speech.sample_rate, &neural.samples, neural.sample_rate);
+            return Ok((neural.samples, neural.sample_rate, track, "piper"));
+        }
+        Ok::<_, String>((speech.samples, speech.sample_rate, track, "espeak-ng"))
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("speech task: {e}")))?
+    .map_err(AppError::Unavailable)?;
     let visemes = serde_json::to_value(&track).map_err(|e| AppError::Internal(e.to_string()))?;
+    #[allow(clippy::cast_precision_loss)] // samples of a spoken reply
+    let duration_s = samples.len() as f32 / sample_rate.max(1) as f32;
     Ok(Spoken {
         voice,
+        engine: engine.to_owned(),
         rate_wpm,
         pitch,
-        sample_rate: speech.sample_rate,
-        duration_s: speech.duration_s,
-        wav_base64: base64::engine::general_purpose::STANDARD.encode(wav(&speech.samples, speech.sample_rate)),
+        sample_rate,
+        duration_s,
+        wav_base64: base64::engine::general_purpose::STANDARD.encode(wav(&samples, sample_rate)),
         visemes,
     })
 }
 
 /// Built without the `tts` feature: no voice.
 #[cfg(not(feature = "tts"))]
-pub async fn speak(_voice: &Voice, _modulation: VoiceModulation, _text: &str) -> Result<Spoken, AppError> {
+pub async fn speak(
+    _voices: &Voices,
+    _voice: &Voice,
+    _modulation: VoiceModulation,
+    _text: &str,
+) -> Result<Spoken, AppError> {
     Err(AppError::Unavailable("built without the tts feature".into()))
 }
 

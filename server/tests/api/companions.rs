@@ -517,6 +517,101 @@ fn loudness(samples: &[i16], rate: f32, from_s: f32, to_s: f32) -> f32 {
     samples[a..b].iter().map(|s| f32::from(*s).abs()).sum::<f32>() / (b - a) as f32
 }
 
+/// Checks a spoken reply: a WAV whose length matches its declared duration, and visemes
+/// on the audio's clock — they span it, and the mouth moves where the sound is (speech
+/// is louder under visemes than under silence). Returns the samples and their rate.
+fn assert_spoken(speech: &Value) -> (Vec<i16>, u32) {
+    use base64::Engine as _;
+    let wav = base64::engine::general_purpose::STANDARD
+        .decode(speech["wav_base64"].as_str().expect("audio"))
+        .expect("base64");
+    assert_eq!(&wav[..4], b"RIFF");
+    let rate = speech["sample_rate"].as_u64().expect("rate") as f32;
+    let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let duration = speech["duration_s"].as_f64().expect("duration") as f32;
+    assert!(
+        (samples.len() as f32 / rate - duration).abs() < 0.05,
+        "{} samples at {rate} Hz vs {duration} s",
+        samples.len()
+    );
+    let keys = speech["visemes"].as_array().expect("visemes");
+    let last_end = keys.last().and_then(|k| k["end_s"].as_f64()).expect("keys") as f32;
+    assert!((last_end - duration).abs() < 0.15, "visemes end at {last_end} s, audio at {duration} s");
+    let (mut voiced, mut silent) = ((0.0f32, 0.0f32), (0.0f32, 0.0f32));
+    for k in keys {
+        let (a, b) = (k["start_s"].as_f64().expect("start") as f32, k["end_s"].as_f64().expect("end") as f32);
+        let level = loudness(&samples, rate, a, b) * (b - a);
+        if k["viseme"] == "Sil" {
+            silent = (silent.0 + level, silent.1 + b - a)
+        } else {
+            voiced = (voiced.0 + level, voiced.1 + b - a)
+        }
+    }
+    assert!(voiced.1 > 0.5 * duration, "most of the reply is speech: {voiced:?} of {duration}");
+    let (voiced_level, silent_level) = (voiced.0 / voiced.1, silent.0 / silent.1.max(1e-3));
+    assert!(voiced_level > 3.0 * silent_level, "speech under visemes {voiced_level}, under silence {silent_level}");
+    (samples, rate as u32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_with_the_piper_voice_answers_in_it_intelligibly_with_lips_on_its_clock() {
+    use nexus_server::companion::listen::{self, Hint};
+    let models = nexus_server::moderation::classifier::default_models_dir();
+    let (Some(ears), true) =
+        (listen::local_transcriber(&models), nexus_server::companion::voice::Voices::load(&models).piper.is_some())
+    else {
+        assert!(std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_none(), "Piper or Whisper missing");
+        return;
+    };
+    let app = TestApp::sqlite().await;
+    let ada = app.user("ada").await;
+    let made =
+        create(&app, &ada, json!({"name": "Joe", "voice": {"voice": "piper-joe", "rate_wpm": 175, "pitch": 50}})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/companions/{id}/messages"),
+            Some(&ada.token),
+            json!({"text": "Tell me about your favourite place by the sea.", "speak": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let reply = &r.body["reply"];
+    let speech = &reply["speech"];
+    assert_eq!(speech["voice"], "piper-joe");
+    assert_eq!(speech["engine"], "piper");
+    let (samples, rate) = assert_spoken(speech);
+
+    // What Piper said is what the companion wrote: Whisper hears most of its words.
+    let heard = listen::transcribe(
+        &ears,
+        listen::resample(
+            &samples.iter().map(|&s| f32::from(s) / 32_768.0).collect::<Vec<_>>(),
+            rate,
+            listen::SAMPLE_RATE,
+        ),
+        Hint::for_companion("piper-joe", "Joe"),
+    )
+    .await
+    .expect("transcript");
+    let words = |t: &str| -> Vec<String> {
+        t.to_lowercase()
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| w.len() > 3)
+            .map(str::to_owned)
+            .collect()
+    };
+    let written = words(reply["text"].as_str().expect("text"));
+    let spoken = words(&heard.text);
+    let found = written.iter().filter(|w| spoken.contains(w)).count();
+    assert!(
+        !written.is_empty() && found * 2 >= written.len(),
+        "Whisper heard {:?} for {:?}",
+        heard.text,
+        reply["text"]
+    );
+}
+
 /// A WAV clip of `text` spoken by espeak-ng's `voice` (the user's voice in these tests).
 fn spoken_clip(voice: &str, text: &str) -> Vec<u8> {
     let settings = nexus_avatar::lip_sync::espeak::VoiceSettings { voice: voice.into(), rate_wpm: 150, pitch: 40 };
@@ -547,7 +642,6 @@ async fn speech_with_no_language_hint_is_heard_in_the_language_spoken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_visemes() {
-    use base64::Engine as _;
     let app = TestApp::sqlite().await;
     let ada = app.user("ada").await;
     let made =
@@ -581,39 +675,9 @@ async fn a_spoken_message_is_transcribed_answered_and_spoken_back_with_aligned_v
     let reply = &turn["reply"];
     assert!(!reply["text"].as_str().expect("text").is_empty());
 
-    // The reply is spoken: a WAV whose length matches its declared duration…
     let speech = &reply["speech"];
-    let wav = base64::engine::general_purpose::STANDARD
-        .decode(speech["wav_base64"].as_str().expect("audio"))
-        .expect("base64");
-    assert_eq!(&wav[..4], b"RIFF");
-    let rate = speech["sample_rate"].as_u64().expect("rate") as f32;
-    let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-    let duration = speech["duration_s"].as_f64().expect("duration") as f32;
-    assert!(
-        (samples.len() as f32 / rate - duration).abs() < 0.05,
-        "{} samples at {rate} Hz vs {duration} s",
-        samples.len()
-    );
-    assert_eq!(speech["voice"], "en-us+f3");
-    // …and visemes on the audio's clock: they span it, and the mouth moves where the
-    // sound is (speech is louder under visemes than under silence).
-    let keys = speech["visemes"].as_array().expect("visemes");
-    let last_end = keys.last().and_then(|k| k["end_s"].as_f64()).expect("keys") as f32;
-    assert!((last_end - duration).abs() < 0.15, "visemes end at {last_end} s, audio at {duration} s");
-    let (mut voiced, mut silent) = ((0.0f32, 0.0f32), (0.0f32, 0.0f32));
-    for k in keys {
-        let (a, b) = (k["start_s"].as_f64().expect("start") as f32, k["end_s"].as_f64().expect("end") as f32);
-        let level = loudness(&samples, rate, a, b) * (b - a);
-        if k["viseme"] == "Sil" {
-            silent = (silent.0 + level, silent.1 + b - a)
-        } else {
-            voiced = (voiced.0 + level, voiced.1 + b - a)
-        }
-    }
-    assert!(voiced.1 > 0.5 * duration, "most of the reply is speech: {voiced:?} of {duration}");
-    let (voiced_level, silent_level) = (voiced.0 / voiced.1, silent.0 / silent.1.max(1e-3));
-    assert!(voiced_level > 3.0 * silent_level, "speech under visemes {voiced_level}, under silence {silent_level}");
+    assert_eq!((&speech["voice"], &speech["engine"]), (&json!("en-us+f3"), &json!("espeak-ng")));
+    assert_spoken(speech);
 
     // The log keeps the transcript as the user's message.
     let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
