@@ -1,12 +1,16 @@
 //! The companion's call loop (seed §6.1), stage by stage, with the embedded models on
-//! this machine's CPU: speech-to-text (whisper.cpp, tiny.en: the companion speaks English) of a spoken clip made with
-//! espeak-ng → moderation of the transcript → the local LLM (first token, whole reply) →
-//! moderation of the reply → text-to-speech with its viseme track.
+//! this machine's CPU: speech-to-text (whisper.cpp, tiny.en: the companion speaks
+//! English) of a spoken clip made with espeak-ng → moderation of the transcript → the
+//! local LLM (first token, whole reply) → moderation of the reply → text-to-speech with
+//! its viseme track. Then speech-to-text of a French clip (Whisper base, told the
+//! language, and detecting it), and the Piper voice on a fixed line.
 //!
-//! Each stage's p50 and p95 over the runs, and the time to the first reply audio (the
-//! whole loop: the reply is spoken once complete), as ratios to the ~1 s a person takes
-//! to answer in conversation (Stivers et al. 2009 measured gaps of ~200 ms across ten
-//! languages; a full turn with a thought behind it is nearer a second).
+//! Each stage's p50 and p95 over the runs, and the time to the first reply audio as
+//! ratios to the ~1 s a person takes to answer in conversation (Stivers et al. 2009
+//! measured gaps of ~200 ms across ten languages; a full turn with a thought behind it
+//! is nearer a second): `first_audio` when the reply is spoken once complete (`POST
+//! …/voice`), `first_audio_streamed` when its first sentence is moderated and spoken
+//! while the model writes the rest (`POST …/voice/stream`).
 //!
 //! Prints a readable report, then `result: <name> <value> <unit> <anchor> <anchor-value>`.
 
@@ -18,6 +22,7 @@ use chrono::Utc;
 use nexus_server::companion::emotion::EmotionalState;
 use nexus_server::companion::llm::{ChatTurn, GenerateOptions};
 use nexus_server::companion::profile::{Appearance, Companion, GeneticProfile, Personality, Voice};
+use nexus_server::companion::vetting::{Next, Vetting};
 use nexus_server::companion::{listen, llm, persona, voice};
 use nexus_server::config::Config;
 use nexus_server::moderation::mode::ModerationMode;
@@ -64,11 +69,19 @@ async fn main() {
     let clip = voice::wav(&spoken.samples, spoken.sample_rate);
     println!("clip: {:.2} s of espeak-ng speech; {RUNS} runs after one warm-up", spoken.duration_s);
 
-    let mut stages: Vec<(&str, Vec<f64>)> =
-        ["stt", "moderation_in", "llm_first_token", "llm_reply", "moderation_out", "tts", "first_audio"]
-            .into_iter()
-            .map(|s| (s, Vec::new()))
-            .collect();
+    let mut stages: Vec<(&str, Vec<f64>)> = [
+        "stt",
+        "moderation_in",
+        "llm_first_token",
+        "llm_reply",
+        "moderation_out",
+        "tts",
+        "first_audio",
+        "first_audio_streamed",
+    ]
+    .into_iter()
+    .map(|s| (s, Vec::new()))
+    .collect();
     let mut tokens = 0usize;
     let mut reply_ms = 0.0;
     for run in 0..=RUNS {
@@ -83,20 +96,31 @@ async fn main() {
         let t_mod_in = t0.elapsed();
         let prompt = persona::prompt(&companion, &[], &Vec::<ChatTurn>::new(), &transcript.text);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        // As the streamed voice endpoint does: the first finished sentence is moderated
+        // and spoken while the model goes on writing.
+        let (moderator_s, voices_s, voice_s) = (moderator.clone(), voices.clone(), companion.voice.clone());
+        let modulation = companion.emotional_state.voice();
         let first = tokio::spawn(async move {
-            let mut first = None;
-            let mut n = 0;
-            while rx.recv().await.is_some() {
+            let (mut first, mut first_audio, mut n) = (None, None, 0);
+            let mut vetting = Vetting::default();
+            while let Some(piece) = rx.recv().await {
                 first.get_or_insert_with(Instant::now);
                 n += 1;
+                if first_audio.is_none()
+                    && let Next::Vet(text) = vetting.push(&piece)
+                {
+                    let _ = moderator_s.assess_text(ModerationMode::Strict, &text).await;
+                    let _ = voice::speak(&voices_s, &voice_s, modulation, &text).await.unwrap();
+                    first_audio = Some(Instant::now());
+                }
             }
-            (first, n)
+            (first, n, first_audio)
         });
         let options = GenerateOptions { seed: run as u64, ..GenerateOptions::default() };
         let reply = brain.generate(&prompt, options, &tx).await.unwrap();
         drop(tx);
         let t_llm = t0.elapsed();
-        let (first_piece, pieces) = first.await.unwrap();
+        let (first_piece, pieces, first_sentence_audio) = first.await.unwrap();
         let (_, said) = persona::split_tag(&reply);
         let said = if said.is_empty() { "Hello!".to_owned() } else { said };
         let _ = moderator.assess_text(ModerationMode::Strict, &said).await;
@@ -117,6 +141,8 @@ async fn main() {
             ms(t_mod_out - t_llm),
             ms(t_tts - t_mod_out),
             ms(t_tts),
+            // A reply of one sentence is spoken only once it is whole.
+            first_sentence_audio.map_or(ms(t_tts), |t| ms(t - t0)),
         ];
         for ((_, v), x) in stages.iter_mut().zip(values) {
             v.push(x);

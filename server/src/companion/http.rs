@@ -29,7 +29,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(adopt))
         .routes(routes!(send, history))
         .routes(routes!(send_streamed))
-        .merge(OpenApiRouter::new().routes(routes!(talk)).layer(axum::extract::DefaultBodyLimit::max(MAX_VOICE_BYTES)))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(talk))
+                .routes(routes!(talk_streamed))
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_VOICE_BYTES)),
+        )
         .routes(routes!(memories))
         .routes(routes!(edit_memory, forget_memory))
 }
@@ -199,19 +204,42 @@ async fn send_streamed(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(req): ApiJson<SendMessage>,
-) -> Result<
-    axum::response::Sse<impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
-    AppError,
-> {
-    use super::vetting::{self, Vetted, Vetting};
-    use axum::response::sse::Event;
+) -> Result<TurnEvents, AppError> {
     // Refusals that need no model come back as plain HTTP errors, before the stream.
     let input = req.into_turn()?;
     store::owned(state.db.conn(), user.user_id, id).await?;
     let mode = crate::moderation::service::status(&state, &user).await?.mode;
+    Ok(stream_turn(state, user, id, input, mode, None, None))
+}
+
+/// The events of a streamed turn.
+type EventStream =
+    futures_util::stream::BoxStream<'static, Result<axum::response::sse::Event, std::convert::Infallible>>;
+/// A streamed turn's response: its events, with keep-alive comments between them.
+type TurnEvents = axum::response::Sse<axum::response::sse::KeepAliveStream<EventStream>>;
+
+/// Runs a turn on its own task and streams it: vetted `piece`s, `reset`s, and — when
+/// `voice` is given — each vetted sentence spoken as an `audio` event
+/// (`{"text", "speech"}`) as soon as it passes, the rest of the reply spoken once the turn
+/// ends; then `turn` (or `error`). `first` goes out before anything else.
+fn stream_turn(
+    state: AppState,
+    user: AuthUser,
+    id: Uuid,
+    input: TurnInput,
+    mode: crate::moderation::mode::ModerationMode,
+    voice: Option<(super::profile::Voice, super::emotion::VoiceModulation)>,
+    first: Option<axum::response::sse::Event>,
+) -> TurnEvents {
+    use super::vetting::{self, Vetted, Vetting};
+    use axum::response::sse::Event;
     let (events, rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    if let Some(first) = first {
+        let _ = events.send(first);
+    }
     // The turn runs to its end even if the listener leaves: nothing is lost from the log.
     tokio::spawn(async move {
+        let speaker = voice.map(|voice| Speaker::start(state.clone(), voice, events.clone()));
         let (pieces, mut raw) = tokio::sync::mpsc::unbounded_channel::<String>();
         let turn = conversation::turn(&state, &user, id, input, &pieces);
         tokio::pin!(turn);
@@ -222,8 +250,16 @@ async fn send_streamed(
                 Some(piece) = raw.recv() => {
                     for sent in vetting::vet(&state, mode, &mut vetting, &piece).await {
                         let event = match sent {
-                            Vetted::Reset => Event::default().event("reset").data("{}"),
+                            Vetted::Reset => {
+                                if let Some(speaker) = &speaker {
+                                    speaker.reset();
+                                }
+                                Event::default().event("reset").data("{}")
+                            }
                             Vetted::Piece(text) => {
+                                if let Some(speaker) = &speaker {
+                                    speaker.say(text.clone(), None);
+                                }
                                 Event::default().event("piece").json_data(serde_json::json!({"text": text})).unwrap_or_default()
                             }
                         };
@@ -232,6 +268,24 @@ async fn send_streamed(
                 }
             }
         };
+        if let (Some(speaker), Ok(TurnResult { reply: Some(reply), .. })) = (&speaker, &result) {
+            // What the pieces did not say: the last sentence — or, when the whole reply's
+            // moderation changed it, all of it, after taking back what was said.
+            let rest = match reply.text.strip_prefix(vetting.shown()) {
+                Some(rest) => rest.trim().to_owned(),
+                None => {
+                    speaker.reset();
+                    let _ = events.send(Event::default().event("reset").data("{}"));
+                    reply.text.clone()
+                }
+            };
+            if !rest.is_empty() {
+                speaker.say(rest, Some(reply.voice));
+            }
+        }
+        if let Some(speaker) = speaker {
+            speaker.finish().await;
+        }
         let last = match result {
             Ok(turn) => Event::default().event("turn").json_data(&turn),
             Err(e) => Event::default().event("error").json_data(error_body(&e)),
@@ -239,7 +293,68 @@ async fn send_streamed(
         let _ = events.send(last.unwrap_or_default());
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
-    Ok(axum::response::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default()))
+    axum::response::Sse::new(Box::pin(stream) as EventStream).keep_alive(axum::response::sse::KeepAlive::default())
+}
+
+/// Speaks a streamed reply's sentences in order on its own task, sending each as an
+/// `audio` event; a reset drops what was queued or being spoken before it.
+struct Speaker {
+    queue: tokio::sync::mpsc::UnboundedSender<(u64, String, Option<super::emotion::VoiceModulation>)>,
+    epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Speaker {
+    fn start(
+        state: AppState,
+        (voice, modulation): (super::profile::Voice, super::emotion::VoiceModulation),
+        events: tokio::sync::mpsc::UnboundedSender<axum::response::sse::Event>,
+    ) -> Self {
+        use std::sync::atomic::Ordering;
+        let epoch = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (queue, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(u64, String, Option<super::emotion::VoiceModulation>)>();
+        let current = epoch.clone();
+        let task = tokio::spawn(async move {
+            while let Some((said_in, text, own)) = rx.recv().await {
+                if said_in != current.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let spoken =
+                    super::voice::speak(&state.companions.voices, &voice, own.unwrap_or(modulation), &text).await;
+                // Taken back while it was being spoken: not sent.
+                if said_in != current.load(Ordering::SeqCst) {
+                    continue;
+                }
+                match spoken {
+                    Ok(speech) => {
+                        let body = serde_json::json!({"text": text, "speech": speech});
+                        let _ = events.send(
+                            axum::response::sse::Event::default().event("audio").json_data(body).unwrap_or_default(),
+                        );
+                    }
+                    Err(e) => tracing::error!(error = %e, "a streamed sentence was not spoken"),
+                }
+            }
+        });
+        Self { queue, epoch, task }
+    }
+
+    /// Queues `text`, spoken with `modulation` or the one the speaker started with.
+    fn say(&self, text: String, modulation: Option<super::emotion::VoiceModulation>) {
+        let _ = self.queue.send((self.epoch.load(std::sync::atomic::Ordering::SeqCst), text, modulation));
+    }
+
+    /// Drops everything queued before now.
+    fn reset(&self) {
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until everything queued is spoken and sent.
+    async fn finish(self) {
+        drop(self.queue);
+        let _ = self.task.await;
+    }
 }
 
 /// An error as the stream's last event says it.
@@ -282,12 +397,59 @@ async fn talk(
     headers: axum::http::HeaderMap,
     RawBody(bytes): RawBody,
 ) -> Result<Json<VoiceTurn>, AppError> {
+    let (_, transcript) = hear(&state, &user, id, &headers, &bytes).await?;
+    let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let input = TurnInput { text: transcript.text.clone(), content_type: ContentType::AudioTranscript, speak: true };
+    let turn = conversation::turn(&state, &user, id, input, &pieces).await?;
+    Ok(Json(VoiceTurn { transcript, turn }))
+}
+
+/// Speaks to the companion and streams the answer: the WAV clip is transcribed (a
+/// `transcript` event, the body of [`Transcript`]), then the turn streams as on
+/// `POST …/messages/stream` — `piece`s and `reset`s — with each vetted sentence also
+/// spoken as soon as it passes: `audio` events `{"text", "speech"}` in order (the rest of
+/// the reply is spoken when the turn ends, before the last event), so the first words
+/// are heard while the model still writes. Audio sent before a `reset` is taken back.
+/// The `turn` event's reply carries no speech of its own. Bad audio is refused before the
+/// stream, as on `POST …/voice`.
+#[utoipa::path(post, path = "/api/v1/companions/{id}/voice/stream", tag = "companions",
+    request_body(content = Vec<u8>, content_type = "audio/wav"),
+    params(("id" = Uuid, Path, description = "Companion id")),
+    responses((status = 200, content_type = "text/event-stream", description = "transcript, then piece / audio / reset events, then turn or error"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn talk_streamed(
+    user: AuthUser,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    headers: axum::http::HeaderMap,
+    RawBody(bytes): RawBody,
+) -> Result<TurnEvents, AppError> {
+    let (companion, transcript) = hear(&state, &user, id, &headers, &bytes).await?;
+    let mode = crate::moderation::service::status(&state, &user).await?.mode;
+    let first = axum::response::sse::Event::default()
+        .event("transcript")
+        .json_data(&transcript)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let input = TurnInput { text: transcript.text, content_type: ContentType::AudioTranscript, speak: false };
+    let voice = Some((companion.voice.clone(), companion.emotional_state.voice()));
+    Ok(stream_turn(state, user, id, input, mode, voice, Some(first)))
+}
+
+/// The caller's companion `id` and what the WAV clip `bytes` says, or why not.
+async fn hear(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+    headers: &axum::http::HeaderMap,
+    bytes: &[u8],
+) -> Result<(Companion, Transcript), AppError> {
     let mime = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !matches!(mime.split(';').next().map(str::trim), Some("audio/wav" | "audio/x-wav" | "audio/wave")) {
         return Err(AppError::UnsupportedAudioType);
     }
     let companion = store::owned(state.db.conn(), user.user_id, id).await?;
-    let samples = listen::decode_wav(&bytes)?;
+    let samples = listen::decode_wav(bytes)?;
     let engine = state
         .companions
         .stt
@@ -299,10 +461,7 @@ async fn talk(
     if transcript.text.trim().is_empty() {
         return Err(AppError::unprocessable("no_speech", "no words were heard in the clip"));
     }
-    let (pieces, _ignored) = tokio::sync::mpsc::unbounded_channel();
-    let input = TurnInput { text: transcript.text.clone(), content_type: ContentType::AudioTranscript, speak: true };
-    let turn = conversation::turn(&state, &user, id, input, &pieces).await?;
-    Ok(Json(VoiceTurn { transcript, turn }))
+    Ok((companion, transcript))
 }
 
 /// The conversation with a companion, oldest first (the latest `limit` messages).

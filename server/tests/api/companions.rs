@@ -373,18 +373,7 @@ async fn say_streamed(app: &TestApp, user: &TestUser, companion: &str, text: &st
     let path = format!("/api/v1/companions/{companion}/messages/stream");
     let body = json!({"text": text}).to_string().into_bytes();
     let r = app.send(Method::POST, &path, Some(&user.token), &[("content-type", "application/json")], body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert_eq!(r.headers["content-type"], "text/event-stream");
-    // `event: name` then `data: json`, blank-line separated.
-    let stream = r.body.as_str().expect("an event stream").to_owned();
-    stream
-        .split("\n\n")
-        .filter_map(|block| {
-            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
-            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
-            Some((name.to_owned(), serde_json::from_str(data).expect("json data")))
-        })
-        .collect()
+    sse_events(&r)
 }
 
 fn pieces(events: &[(String, Value)]) -> Vec<&str> {
@@ -610,6 +599,110 @@ async fn a_companion_with_the_piper_voice_answers_in_it_intelligibly_with_lips_o
         heard.text,
         reply["text"]
     );
+}
+
+/// The SSE events of a response body: `event: name` then `data: json`, blank-line
+/// separated.
+fn sse_events(r: &crate::support::Reply) -> Vec<(String, Value)> {
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["content-type"], "text/event-stream");
+    let stream = r.body.as_str().expect("an event stream").to_owned();
+    stream
+        .split("\n\n")
+        .filter_map(|block| {
+            let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;
+            let data = block.lines().find_map(|l| l.strip_prefix("data: "))?;
+            Some((name.to_owned(), serde_json::from_str(data).expect("json data")))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_voice_turn_speaks_each_vetted_sentence_as_it_passes() {
+    let models = nexus_server::moderation::classifier::default_models_dir();
+    if nexus_server::companion::listen::local_transcriber(&models).is_none() {
+        assert!(std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_none(), "speech-to-text models missing");
+        return;
+    }
+    // The endpoint writes three sentences; the last has no sentence after it.
+    let url = scripted_chat(&["Hello ", "there. I like ", "the sea at dawn. ", "It is ", "calm and ", "bright."]).await;
+    let app = TestApp::sqlite_with(|c| c.llm_url = Some(url.clone())).await;
+    let ada = app.user("ada").await;
+    let made =
+        create(&app, &ada, json!({"name": "Mira", "voice": {"voice": "en-us+f3", "rate_wpm": 170, "pitch": 55}})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let path = format!("/api/v1/companions/{id}/voice/stream");
+    let clip = spoken_clip("en-us", "Good morning. Tell me about the sea.");
+    let r = app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "audio/wav")], clip.clone()).await;
+    let events = sse_events(&r);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    // What was heard first; each piece spoken after it passed (the next piece may pass
+    // while it is spoken); the last sentence spoken when the turn ended; the turn last.
+    assert_eq!((names.first(), names.last(), names.len()), (Some(&"transcript"), Some(&"turn"), 7), "{names:?}");
+    let at = |name: &str| names.iter().enumerate().filter(|(_, n)| **n == name).map(|(i, _)| i).collect::<Vec<_>>();
+    let (piece_at, audio_at) = (at("piece"), at("audio"));
+    assert_eq!((piece_at.len(), audio_at.len()), (2, 3), "{names:?}");
+    assert!(piece_at.iter().zip(&audio_at).all(|(p, a)| p < a), "{names:?}");
+    assert!(events[0].1["text"].as_str().expect("text").to_lowercase().contains("sea"), "{}", events[0].1);
+    assert_eq!(pieces(&events), ["Hello there.", " I like the sea at dawn."]);
+    let said: Vec<&str> =
+        events.iter().filter(|(n, _)| n == "audio").map(|(_, e)| e["text"].as_str().unwrap()).collect();
+    assert_eq!(said, ["Hello there.", " I like the sea at dawn.", "It is calm and bright."]);
+    for (_, e) in events.iter().filter(|(n, _)| n == "audio") {
+        assert_spoken(&e["speech"]);
+    }
+    let reply = &events[6].1["reply"];
+    assert_eq!(reply["text"], "Hello there. I like the sea at dawn. It is calm and bright.");
+    assert!(!reply["model"].as_str().expect("model").starts_with("local:"), "the endpoint wrote it: {reply}");
+    assert!(reply["speech"].is_null(), "the audio went out in pieces");
+    // The log has the turn.
+    let log = app.get(&format!("/api/v1/companions/{id}/messages"), Some(&ada.token)).await;
+    assert_eq!(log.body.as_array().map(Vec::len), Some(2));
+
+    // Bad audio is refused before the stream.
+    let r = app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "text/plain")], clip).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r =
+        app.send(Method::POST, &path, Some(&ada.token), &[("content-type", "audio/wav")], b"RIFF....".to_vec()).await;
+    assert_eq!(r.code(), "invalid_audio");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withheld_sentence_of_a_streamed_voice_turn_is_never_spoken_and_what_was_is_taken_back() {
+    let models = nexus_server::moderation::classifier::default_models_dir();
+    if nexus_server::companion::listen::local_transcriber(&models).is_none() {
+        assert!(std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_none(), "speech-to-text models missing");
+        return;
+    }
+    let url =
+        scripted_chat(&["Sure, I hear ", "you. Honestly, some days I ", "want to kill ", "myself. ", "Anyway."]).await;
+    let app = TestApp::sqlite_with(|c| c.llm_url = Some(url.clone())).await;
+    let ada = app.user("ada").await;
+    let made = create(&app, &ada, json!({"name": "Mira"})).await;
+    let id = made.body["id"].as_str().unwrap_or_else(|| panic!("{}", made.body)).to_owned();
+    let clip = spoken_clip("en-us", "How are you today?");
+    let r = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/companions/{id}/voice/stream"),
+            Some(&ada.token),
+            &[("content-type", "audio/wav")],
+            clip,
+        )
+        .await;
+    let events = sse_events(&r);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    let reset = names.iter().position(|n| *n == "reset").unwrap_or_else(|| panic!("a reset: {names:?}"));
+    let said = |from: usize| -> Vec<&str> {
+        events[from..].iter().filter(|(n, _)| n == "audio").map(|(_, e)| e["text"].as_str().unwrap()).collect()
+    };
+    // Before the reset only the harmless sentence may have been spoken; after it, only
+    // the reply the door put in its place.
+    assert!(said(0)[..said(0).len() - said(reset).len()].iter().all(|t| *t == "Sure, I hear you."), "{names:?}");
+    assert_eq!(said(reset), [nexus_server::companion::conversation::WITHHELD_REPLY], "{names:?}");
+    assert!(events.iter().all(|(_, e)| !e.to_string().contains("kill")), "the withheld words never leave");
+    assert_eq!(names.last(), Some(&"turn"));
+    assert_eq!(events.last().map(|e| &e.1["reply"]["moderation"]), Some(&json!("replaced")));
 }
 
 /// A WAV clip of `text` spoken by espeak-ng's `voice` (the user's voice in these tests).
