@@ -315,6 +315,7 @@ pub fn build(options: Options) -> (App, ActiveSource) {
                     crate::conversation::add_minds,
                     crate::conversation::see_gestures,
                     crate::conversation::on_answers,
+                    crate::conversation::speak_queued,
                     crate::conversation::feel_touch,
                     crate::conversation::think,
                 )

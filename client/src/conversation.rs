@@ -55,6 +55,8 @@ pub struct Mind {
     turning: bool,
     wave_left_s: f32,
     hold_left_s: f32,
+    /// Sentences of its voice still to play, in order.
+    voice_queue: std::collections::VecDeque<crate::services::api::SpokenReply>,
 }
 
 impl Mind {
@@ -69,7 +71,14 @@ impl Mind {
             turning: false,
             wave_left_s: 0.0,
             hold_left_s: 0.0,
+            voice_queue: std::collections::VecDeque::new(),
         }
+    }
+
+    /// How many sentences of its voice wait to be played.
+    #[must_use]
+    pub fn queued_speech(&self) -> usize {
+        self.voice_queue.len()
     }
 
     /// Whether it is waving.
@@ -78,6 +87,10 @@ impl Mind {
         self.wave_left_s > 0.0
     }
 }
+
+/// Marks the audio entity of the companion's voice (a child of the companion).
+#[derive(Component, Debug, Clone, Copy)]
+pub struct CompanionVoice;
 
 /// A reply being spoken: the viseme track on the audio's clock, from `started_s`
 /// (`Time::elapsed_secs`).
@@ -408,30 +421,57 @@ fn nearest_hand(rig: &TrackedRig, point: Vec3) -> Vec3 {
     if l.distance(point) < r.distance(point) { l } else { r }
 }
 
-/// The server's replies: their emotion is felt, their audio plays from the companion's
-/// head and their visemes move its lips; a request to follow (or stay) is taken.
-#[allow(clippy::too_many_arguments)]
+/// The server's replies: their emotion is felt, their audio is queued to play from the
+/// companion's head — a sentence at a time as a voice turn streams it, or whole — and a
+/// request to follow (or stay) is taken. A hush (what was said was taken back) stops the
+/// voice and empties the queue.
 pub fn on_answers(
-    time: Res<Time>,
     mut events: MessageReader<ServiceEvent>,
     mut seen: ResMut<Perceived>,
-    volume: Res<VoiceVolume>,
-    mut sources: ResMut<Assets<AudioSource>>,
-    mut companions: Query<(Entity, &mut Mind, Option<&Avatar>), With<CompanionAvatar>>,
+    mut companions: Query<(Entity, &mut Mind, Option<&Children>), With<CompanionAvatar>>,
+    voices: Query<(), With<CompanionVoice>>,
     mut commands: Commands,
 ) {
     for ev in events.read() {
-        let ServiceEvent::Answered { said, outcome, .. } = ev else { continue };
-        if let Some(follow) = said.as_deref().and_then(follow_request) {
-            seen.follow = follow;
+        let Ok((entity, mut mind, children)) = companions.single_mut() else { continue };
+        match ev {
+            ServiceEvent::Spoken { speech } => mind.voice_queue.push_back(speech.clone()),
+            ServiceEvent::Hush => {
+                mind.voice_queue.clear();
+                commands.entity(entity).remove::<Speaking>();
+                for child in children.into_iter().flatten().filter(|c| voices.contains(**c)) {
+                    commands.entity(*child).despawn();
+                }
+            }
+            ServiceEvent::Answered { said, outcome, .. } => {
+                if let Some(follow) = said.as_deref().and_then(follow_request) {
+                    seen.follow = follow;
+                }
+                let Ok(turn) = outcome else { continue };
+                let Some(reply) = &turn.reply else { continue };
+                if let Some(emotion) = Emotion::from_name(&reply.emotion) {
+                    mind.feelings.feel(Stimulus::Tag { emotion, intensity: reply.intensity.clamp(0.0, 1.0) });
+                }
+                if let Some(speech) = &reply.speech {
+                    mind.voice_queue.push_back(speech.clone());
+                }
+            }
+            _ => {}
         }
-        let Ok(turn) = outcome else { continue };
-        let Some(reply) = &turn.reply else { continue };
-        let Ok((entity, mut mind, avatar)) = companions.single_mut() else { continue };
-        if let Some(emotion) = Emotion::from_name(&reply.emotion) {
-            mind.feelings.feel(Stimulus::Tag { emotion, intensity: reply.intensity.clamp(0.0, 1.0) });
-        }
-        let Some(speech) = &reply.speech else { continue };
+    }
+}
+
+/// Plays the next queued sentence of the companion's voice once the one before has ended:
+/// its audio from the companion's head, its visemes on the lips.
+pub fn speak_queued(
+    time: Res<Time>,
+    volume: Res<VoiceVolume>,
+    mut sources: ResMut<Assets<AudioSource>>,
+    mut companions: Query<(Entity, &mut Mind, Option<&Avatar>), (With<CompanionAvatar>, Without<Speaking>)>,
+    mut commands: Commands,
+) {
+    for (entity, mut mind, avatar) in &mut companions {
+        let Some(speech) = mind.voice_queue.pop_front() else { continue };
         let wav = match speech.wav() {
             Ok(w) => w,
             Err(e) => {
@@ -444,6 +484,7 @@ pub fn on_answers(
         commands.entity(entity).insert(Speaking { track: speech.visemes.clone(), started_s: time.elapsed_secs() });
         commands.entity(entity).with_child((
             Name::new("companion voice"),
+            CompanionVoice,
             AudioPlayer(audio),
             PlaybackSettings::DESPAWN.with_spatial(true).with_volume(bevy::audio::Volume::Linear(volume.0)),
             Transform::from_xyz(0.0, eyes - 0.08, 0.0),
@@ -492,7 +533,7 @@ mod tests {
         .insert_resource(ChatState::default())
         .insert_resource(TrackedRig::default())
         .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::from_secs_f32(TICK_S)))
-        .add_systems(Update, (add_minds, see_gestures, on_answers, feel_touch, think).chain());
+        .add_systems(Update, (add_minds, see_gestures, on_answers, speak_queued, feel_touch, think).chain());
         let skeleton = Skeleton::from_height(1.68);
         let eyes = skeleton.proportions.eye_height();
         let companion = app
@@ -523,23 +564,28 @@ mod tests {
         Vec2::new(d.x, d.z).length()
     }
 
-    /// A reply as the server sends it, spoken by espeak-ng.
-    fn spoken_reply(text: &str, emotion: &str) -> ServiceEvent {
+    /// `text` spoken by espeak-ng, as the server sends it.
+    fn speech_of(text: &str) -> SpokenReply {
         use base64::Engine as _;
         use nexus_avatar::lip_sync::espeak::{VoiceSettings, synthesize};
         let speech =
             synthesize(text, &VoiceSettings { voice: "en-us".into(), rate_wpm: 175, pitch: 50 }).expect("espeak-ng");
         let wav = nexus_server::companion::voice::wav(&speech.samples, speech.sample_rate);
+        SpokenReply {
+            duration_s: speech.duration_s,
+            wav_base64: base64::engine::general_purpose::STANDARD.encode(wav),
+            visemes: speech.viseme_track().expect("visemes"),
+        }
+    }
+
+    /// A reply as the server sends it, spoken by espeak-ng.
+    fn spoken_reply(text: &str, emotion: &str) -> ServiceEvent {
         let reply = CompanionReply {
             text: text.into(),
             emotion: emotion.into(),
             intensity: 0.9,
             moderation: "allow".into(),
-            speech: Some(SpokenReply {
-                duration_s: speech.duration_s,
-                wav_base64: base64::engine::general_purpose::STANDARD.encode(wav),
-                visemes: speech.viseme_track().expect("visemes"),
-            }),
+            speech: Some(speech_of(text)),
         };
         let turn = Turn {
             moderation: Verdict { action: "allow".into(), reason: None, mode: "STRICT".into() },
@@ -570,6 +616,40 @@ mod tests {
         let drive = app.world().get::<AvatarDrive>(companion).expect("drive");
         let look = drive.look_at.expect("looks somewhere");
         assert!(look.z > 0.8 && look.x.abs() < 0.05, "looks at the user: {look}");
+    }
+
+    /// The companion's voices playing now.
+    fn voices_playing(app: &App, companion: Entity) -> usize {
+        let world = app.world();
+        world
+            .get::<Children>(companion)
+            .map_or(0, |c| c.iter().filter(|e| world.get::<CompanionVoice>(*e).is_some()).count())
+    }
+
+    #[test]
+    fn streamed_sentences_play_one_after_another_and_a_hush_stops_them() {
+        let (mut app, companion, _) = room(1.0);
+        run(&mut app, 0.5);
+        let (first, second) = (speech_of("Hello there."), speech_of("I like the sea at dawn."));
+        app.world_mut().write_message(ServiceEvent::Spoken { speech: first.clone() });
+        app.world_mut().write_message(ServiceEvent::Spoken { speech: second.clone() });
+        run(&mut app, TICK_S);
+        let speaking = |app: &App| app.world().get::<Speaking>(companion).map(|s| s.track.clone());
+        assert_eq!(speaking(&app), Some(first.visemes.clone()), "the first sentence plays");
+        assert_eq!(app.world().get::<Mind>(companion).expect("mind").queued_speech(), 1, "the second waits");
+        assert_eq!(voices_playing(&app, companion), 1);
+        // Once the first has ended, the second plays.
+        run(&mut app, first.visemes.end_s() + 0.2);
+        assert_eq!(speaking(&app), Some(second.visemes.clone()));
+        assert_eq!(app.world().get::<Mind>(companion).expect("mind").queued_speech(), 0);
+
+        // What was said is taken back: the voice stops and nothing queued plays.
+        app.world_mut().write_message(ServiceEvent::Spoken { speech: first });
+        app.world_mut().write_message(ServiceEvent::Hush);
+        run(&mut app, TICK_S);
+        assert_eq!(speaking(&app), None);
+        assert_eq!(app.world().get::<Mind>(companion).expect("mind").queued_speech(), 0);
+        assert_eq!(voices_playing(&app, companion), 0, "the audio is gone");
     }
 
     #[test]

@@ -249,7 +249,7 @@ mod tests {
         // …and letting go stops it.
         frame(&mut app, false, false);
         assert!(!app.world().resource::<ChatState>().listening);
-        assert!(app.world().non_send_resource::<Microphone>().capture.is_none());
+        assert!(app.world().non_send::<Microphone>().capture.is_none());
 
         // While a message is typed, V is a letter, but the button still talks.
         app.insert_resource(ChatState { writing: true, ..ChatState::default() });

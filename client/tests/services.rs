@@ -115,13 +115,27 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
         )
         .expect("espeak-ng");
         embedded.send_voice(nexus_server::companion::voice::wav(&clip.samples, clip.sample_rate));
-        match next_turn(&embedded) {
-            ServiceEvent::Answered { said: Some(heard), spoken: true, outcome: Ok(turn), .. } => {
-                assert!(heard.to_lowercase().contains("guitar"), "heard {heard:?}");
-                assert!(turn.reply.and_then(|r| r.speech).is_some(), "answered aloud");
+        // What was heard comes first, then the reply a sentence at a time with its audio,
+        // then the turn.
+        let (mut heard, mut audio) = (None, 0);
+        let turn = loop {
+            match next_turn(&embedded) {
+                ServiceEvent::Heard { text } => heard = Some(text),
+                ServiceEvent::Spoken { speech } => {
+                    assert!(speech.wav().is_ok_and(|w| w.starts_with(b"RIFF")) && speech.duration_s > 0.0);
+                    audio += 1;
+                }
+                ServiceEvent::Writing { .. } | ServiceEvent::Hush => {}
+                ServiceEvent::Answered { said, spoken: true, outcome: Ok(turn), .. } => {
+                    assert_eq!(said, heard, "the turn names what was heard");
+                    break turn;
+                }
+                other => panic!("expected the spoken turn, got {other:?}"),
             }
-            other => panic!("expected the spoken turn, got {other:?}"),
-        }
+        };
+        let heard = heard.expect("heard before the answer");
+        assert!(heard.to_lowercase().contains("guitar"), "heard {heard:?}");
+        assert!(turn.reply.is_some() && audio >= 1, "answered aloud ({audio} sentences)");
     }
     // A clip that is not audio gets the server's error, not a crash.
     embedded.send_voice(b"RIFF nonsense".to_vec());

@@ -244,11 +244,11 @@ impl ApiClient {
         companion: uuid::Uuid,
         text: &str,
         speak: bool,
-        mut progress: impl FnMut(TurnProgress) + Send,
+        progress: impl FnMut(TurnProgress) + Send,
     ) -> Result<Turn, ApiError> {
         let path = format!("/api/v1/companions/{companion}/messages/stream");
         let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
-        let mut resp = self
+        let resp = self
             .http
             .post(format!("{}{path}", self.base))
             .json(&serde_json::json!({"text": text, "speak": speak}))
@@ -257,37 +257,82 @@ impl ApiClient {
             .send()
             .await
             .map_err(unreachable)?;
+        self.read_turn(resp, &path, progress).await
+    }
+
+    /// Reads a streamed turn's events, reporting progress, until its `turn` (or `error`).
+    async fn read_turn(
+        &self,
+        mut resp: reqwest::Response,
+        path: &str,
+        mut progress: impl FnMut(TurnProgress) + Send,
+    ) -> Result<Turn, ApiError> {
+        let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
         let status = resp.status();
         if !status.is_success() {
             let bytes = resp.bytes().await.map_err(unreachable)?;
-            return Err(rejected(status.as_u16(), &bytes, &path));
+            return Err(rejected(status.as_u16(), &bytes, path));
         }
+        let protocol = |what: &str, e: serde_json::Error| ApiError::Protocol(format!("{path}: {what}: {e}"));
         let mut events = SseParser::default();
         while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
             for (event, data) in events.push(&chunk) {
                 match event.as_str() {
+                    "transcript" => {
+                        let heard: Transcript = serde_json::from_str(&data).map_err(|e| protocol("transcript", e))?;
+                        progress(TurnProgress::Heard(heard.text));
+                    }
                     "piece" => {
-                        let piece: Value = serde_json::from_str(&data)
-                            .map_err(|e| ApiError::Protocol(format!("{path}: piece: {e}")))?;
+                        let piece: Value = serde_json::from_str(&data).map_err(|e| protocol("piece", e))?;
                         progress(TurnProgress::Piece(piece["text"].as_str().unwrap_or_default().to_owned()));
                     }
-                    "reset" => progress(TurnProgress::Reset),
-                    "turn" => {
-                        return serde_json::from_str(&data).map_err(|e| ApiError::Protocol(format!("{path}: {e}")));
+                    "audio" => {
+                        #[derive(Deserialize)]
+                        struct Audio {
+                            speech: SpokenReply,
+                        }
+                        let audio: Audio = serde_json::from_str(&data).map_err(|e| protocol("audio", e))?;
+                        progress(TurnProgress::Spoken(audio.speech));
                     }
+                    "reset" => progress(TurnProgress::Reset),
+                    "turn" => return serde_json::from_str(&data).map_err(|e| protocol("turn", e)),
                     "error" => {
                         let status = serde_json::from_str::<Value>(&data)
                             .ok()
                             .and_then(|v| v["status"].as_u64())
                             .and_then(|s| u16::try_from(s).ok())
                             .unwrap_or(500);
-                        return Err(rejected(status, data.as_bytes(), &path));
+                        return Err(rejected(status, data.as_bytes(), path));
                     }
                     _ => {}
                 }
             }
         }
         Err(ApiError::Protocol(format!("{path}: the stream ended without the turn")))
+    }
+
+    /// Speaks to a companion and streams the answer: what was heard, the reply a vetted
+    /// sentence at a time, and each sentence's audio as soon as it is spoken.
+    pub async fn talk_streamed(
+        &self,
+        access: &str,
+        companion: uuid::Uuid,
+        wav: Vec<u8>,
+        progress: impl FnMut(TurnProgress) + Send,
+    ) -> Result<Turn, ApiError> {
+        let path = format!("/api/v1/companions/{companion}/voice/stream");
+        let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "audio/wav")
+            .body(wav)
+            .bearer_auth(access)
+            .timeout(TURN_TIMEOUT)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        self.read_turn(resp, &path, progress).await
     }
 
     /// Speaks to a companion: a WAV clip is transcribed by the server and answered aloud.
@@ -360,11 +405,16 @@ fn rejected(status: u16, body: &[u8], path: &str) -> ApiError {
 }
 
 /// What a streamed turn reports before it ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum TurnProgress {
+    /// What speech-to-text heard (a voice turn, first).
+    Heard(String),
     /// More of the reply.
     Piece(String),
-    /// Forget the pieces so far (the server moved to another model).
+    /// A sentence of the reply spoken (a voice turn): play it after the ones before.
+    Spoken(SpokenReply),
+    /// Forget the pieces so far, and stop the audio (a sentence was withheld, or the
+    /// server moved to another model).
     Reset,
 }
 

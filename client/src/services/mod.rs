@@ -77,6 +77,19 @@ pub enum ServiceEvent {
         /// Everything written yet.
         text: String,
     },
+    /// What speech-to-text heard, before the companion answers (voice turns).
+    Heard {
+        /// The words.
+        text: String,
+    },
+    /// A sentence of the reply spoken, to play after the ones before (voice turns).
+    Spoken {
+        /// Its audio and mouth shapes.
+        speech: api::SpokenReply,
+    },
+    /// Stop the companion's voice and forget the sentences queued: what it was saying
+    /// was taken back.
+    Hush,
     /// The companion answered (or the turn failed).
     Answered {
         /// What the user said: the typed text, or what speech-to-text heard.
@@ -256,22 +269,28 @@ impl Services {
         let tx = self.tx.clone();
         self.converse(false, move |api, token, companion| async move {
             let mut written = String::new();
-            let progress = |p: api::TurnProgress| {
-                match p {
-                    api::TurnProgress::Piece(piece) => written.push_str(&piece),
-                    api::TurnProgress::Reset => written.clear(),
-                }
-                let _ = tx.send(ServiceEvent::Writing { text: written.clone() });
-            };
+            let progress = |p| report(&tx, &mut written, p);
             api.say_streamed(&token, companion, &text, true, progress).await.map(|turn| (Some(text), turn))
         });
     }
 
     /// Speaks to the companion: `wav` (a WAV clip) is transcribed by the server, and the
-    /// transcript takes the typed path; the reply comes back spoken.
+    /// transcript takes the typed path; what was heard shows as [`ServiceEvent::Heard`],
+    /// the reply as [`ServiceEvent::Writing`] and each sentence's audio as
+    /// [`ServiceEvent::Spoken`] as soon as the server has spoken it, then the turn.
     pub fn send_voice(&self, wav: Vec<u8>) {
+        let tx = self.tx.clone();
         self.converse(true, move |api, token, companion| async move {
-            api.talk(&token, companion, wav).await.map(|v| (Some(v.transcript.text), v.turn))
+            let mut written = String::new();
+            let mut heard = None;
+            let progress = |p: api::TurnProgress| {
+                if let api::TurnProgress::Heard(text) = &p {
+                    heard = Some(text.clone());
+                }
+                report(&tx, &mut written, p);
+            };
+            let turn = api.talk_streamed(&token, companion, wav, progress).await?;
+            Ok((heard, turn))
         });
     }
 
@@ -464,6 +483,24 @@ async fn finish_sign_in(
         *s = Some(tokens);
     }
     ServiceEvent::SignedIn { me }
+}
+
+/// Passes a streamed turn's progress on as service events; `written` is the reply so far.
+fn report(tx: &Sender<ServiceEvent>, written: &mut String, progress: api::TurnProgress) {
+    let event = match progress {
+        api::TurnProgress::Heard(text) => ServiceEvent::Heard { text },
+        api::TurnProgress::Piece(piece) => {
+            written.push_str(&piece);
+            ServiceEvent::Writing { text: written.clone() }
+        }
+        api::TurnProgress::Spoken(speech) => ServiceEvent::Spoken { speech },
+        api::TurnProgress::Reset => {
+            written.clear();
+            let _ = tx.send(ServiceEvent::Hush);
+            ServiceEvent::Writing { text: String::new() }
+        }
+    };
+    let _ = tx.send(event);
 }
 
 /// Services as Bevy sees them: online with a server, or offline with the reason.

@@ -35,6 +35,8 @@ pub struct ChatState {
     pub listening: bool,
     /// The companion's reply as it is being written.
     pub writing_reply: Option<String>,
+    /// What speech-to-text heard of the turn under way is shown already.
+    pub heard_shown: bool,
 }
 
 impl ChatState {
@@ -134,14 +136,23 @@ pub fn type_keys(
 /// The companion's answers: the verdict on what was said, then the reply.
 pub fn on_service_events(mut events: MessageReader<ServiceEvent>, mut chat: ResMut<ChatState>) {
     for ev in events.read() {
-        if let ServiceEvent::Writing { text } = ev {
-            chat.writing_reply = Some(text.clone());
-            continue;
+        match ev {
+            ServiceEvent::Writing { text } => {
+                chat.writing_reply = Some(text.clone());
+                continue;
+            }
+            ServiceEvent::Heard { text } => {
+                chat.push(format!("  heard: “{text}”"));
+                chat.heard_shown = true;
+                continue;
+            }
+            _ => {}
         }
         let ServiceEvent::Answered { said, spoken, companion, outcome } = ev else { continue };
         chat.waiting = false;
         chat.writing_reply = None;
-        let heard = said.as_deref().filter(|_| *spoken);
+        let heard = said.as_deref().filter(|_| *spoken && !chat.heard_shown);
+        chat.heard_shown = false;
         for line in answer_lines(heard, companion.as_deref(), outcome) {
             info!("chat: {line}");
             chat.push(line);

@@ -239,7 +239,11 @@ pub fn on_service_events(
                 form.status =
                     reason.clone().unwrap_or_else(|| "Sign in, or fill every field to create an account.".into());
             }
-            ServiceEvent::Writing { .. } | ServiceEvent::Answered { .. } => {}
+            ServiceEvent::Writing { .. }
+            | ServiceEvent::Heard { .. }
+            | ServiceEvent::Spoken { .. }
+            | ServiceEvent::Hush
+            | ServiceEvent::Answered { .. } => {}
         }
     }
 }

@@ -12,7 +12,6 @@
 //! without it, replies come without audio.
 
 use serde::Serialize;
-use std::sync::Arc;
 
 use super::emotion::VoiceModulation;
 use super::profile::Voice;
@@ -60,7 +59,7 @@ pub fn language_of(voice: &str) -> String {
 pub struct Voices {
     /// Piper, when fetched and loadable.
     #[cfg(feature = "piper")]
-    pub piper: Option<Arc<super::piper::Piper>>,
+    pub piper: Option<std::sync::Arc<super::piper::Piper>>,
 }
 
 impl Voices {
