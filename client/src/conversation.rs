@@ -461,13 +461,16 @@ pub fn on_answers(
     }
 }
 
+/// Companions not speaking now.
+type Quiet = (With<CompanionAvatar>, Without<Speaking>);
+
 /// Plays the next queued sentence of the companion's voice once the one before has ended:
 /// its audio from the companion's head, its visemes on the lips.
 pub fn speak_queued(
     time: Res<Time>,
     volume: Res<VoiceVolume>,
     mut sources: ResMut<Assets<AudioSource>>,
-    mut companions: Query<(Entity, &mut Mind, Option<&Avatar>), (With<CompanionAvatar>, Without<Speaking>)>,
+    mut companions: Query<(Entity, &mut Mind, Option<&Avatar>), Quiet>,
     mut commands: Commands,
 ) {
     for (entity, mut mind, avatar) in &mut companions {

@@ -247,17 +247,22 @@ impl ApiClient {
         progress: impl FnMut(TurnProgress) + Send,
     ) -> Result<Turn, ApiError> {
         let path = format!("/api/v1/companions/{companion}/messages/stream");
+        let body = serde_json::json!({"text": text, "speak": speak});
+        self.stream_turn(&path, access, |req| req.json(&body), progress).await
+    }
+
+    /// POSTs to a streamed-turn endpoint (`with` adds the body) and reads its events.
+    async fn stream_turn(
+        &self,
+        path: &str,
+        access: &str,
+        with: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+        progress: impl FnMut(TurnProgress) + Send,
+    ) -> Result<Turn, ApiError> {
         let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&serde_json::json!({"text": text, "speak": speak}))
-            .bearer_auth(access)
-            .timeout(TURN_TIMEOUT)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        self.read_turn(resp, &path, progress).await
+        let req = with(self.http.post(format!("{}{path}", self.base)));
+        let resp = req.bearer_auth(access).timeout(TURN_TIMEOUT).send().await.map_err(unreachable)?;
+        self.read_turn(resp, path, progress).await
     }
 
     /// Reads a streamed turn's events, reporting progress, until its `turn` (or `error`).
@@ -321,18 +326,8 @@ impl ApiClient {
         progress: impl FnMut(TurnProgress) + Send,
     ) -> Result<Turn, ApiError> {
         let path = format!("/api/v1/companions/{companion}/voice/stream");
-        let unreachable = |e: reqwest::Error| ApiError::Unreachable { url: self.base.clone(), reason: reason(&e) };
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(reqwest::header::CONTENT_TYPE, "audio/wav")
-            .body(wav)
-            .bearer_auth(access)
-            .timeout(TURN_TIMEOUT)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        self.read_turn(resp, &path, progress).await
+        let with = |req: reqwest::RequestBuilder| req.header(reqwest::header::CONTENT_TYPE, "audio/wav").body(wav);
+        self.stream_turn(&path, access, with, progress).await
     }
 
     /// Speaks to a companion: a WAV clip is transcribed by the server and answered aloud.
