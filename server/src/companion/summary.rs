@@ -5,6 +5,11 @@
 //! reply, embedded, and kept with the pair's memories, where it is recalled by meaning
 //! like a fact and can be seen, edited and deleted by the user. It runs in the background
 //! (the answered turn does not wait), one at a time per companion.
+//!
+//! A summary must say something of what the user said ([`grounded`]: a word of its own
+//! shared with the user's messages). The small local model sometimes writes greetings or
+//! inventions instead; then the summary is extractive — the user's own sentences that
+//! state something lasting ([`extractive`]) — rather than a made-up one.
 
 use uuid::Uuid;
 
@@ -76,9 +81,15 @@ pub async fn summarise(
         .map_err(|e| AppError::Unavailable(format!("summary: {e}")))?;
     let (_, text) = persona::split_tag(&generated.text);
     let text: String = text.trim().chars().take(memory::MAX_MEMORY_CHARS).collect();
-    if text.chars().filter(|c| c.is_alphabetic()).count() < 8 {
-        return Ok(None);
-    }
+    let written = text.chars().filter(|c| c.is_alphabetic()).count() >= 8 && grounded(&text, &messages);
+    let text = if written {
+        text
+    } else {
+        match extractive(&messages) {
+            Some(text) => text,
+            None => return Ok(None),
+        }
+    };
     // Model-written text that will enter later prompts: the reply door (recorded for
     // review when flagged, never counted against the user).
     if check::check_reply(state, user, &text).await?.action == Action::Block {
@@ -88,6 +99,68 @@ pub async fn summarise(
     let now = chrono::Utc::now();
     memory::remember(conn, key, companion_id, user.user_id, "SUMMARY", &text, &vector[0], Some(upto_seq), now).await?;
     Ok(Some(text))
+}
+
+/// Words too common to show that a summary is about what was said.
+const COMMON: [&str; 40] = [
+    "about", "after", "also", "been", "before", "could", "from", "have", "just", "like", "more", "really", "some",
+    "than", "that", "their", "them", "then", "there", "they", "this", "very", "want", "were", "what", "when", "which",
+    "with", "would", "your", "user", "said", "shared", "dans", "avec", "pour", "mais", "elle", "nous", "vous",
+];
+
+/// The words of `text` that can carry its meaning: four letters or more, lowercase, not
+/// among the most common.
+fn content_words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 4)
+        .map(str::to_lowercase)
+        .filter(|w| !COMMON.contains(&w.as_str()))
+}
+
+/// Whether `summary` shares a content word with the user's messages.
+#[must_use]
+pub fn grounded(summary: &str, messages: &[LoggedMessage]) -> bool {
+    let said: std::collections::HashSet<String> = messages
+        .iter()
+        .filter(|m| m.role == "user")
+        .flat_map(|m| content_words(&m.content).collect::<Vec<_>>())
+        .collect();
+    content_words(summary).any(|w| said.contains(&w))
+}
+
+/// The user's own statements (sentences of three words or more that are not questions),
+/// in order, within a memory's length; `None` when there are none.
+#[must_use]
+pub fn extractive(messages: &[LoggedMessage]) -> Option<String> {
+    let mut out = String::from("The user said:");
+    let prefix = out.len();
+    for m in messages.iter().filter(|m| m.role == "user") {
+        let mut sentence = String::new();
+        for c in m.content.chars() {
+            sentence.push(c);
+            if matches!(c, '.' | '!' | '?' | '\n') {
+                let s = std::mem::take(&mut sentence);
+                let s = s.trim();
+                if !s.ends_with('?') && s.split_whitespace().count() >= 3 {
+                    if out.chars().count() + s.chars().count() + 2 > memory::MAX_MEMORY_CHARS {
+                        return Some(out).filter(|o| o.len() > prefix);
+                    }
+                    out.push(' ');
+                    out.push_str(s);
+                }
+            }
+        }
+        let rest = sentence.trim();
+        if !rest.is_empty() && rest.split_whitespace().count() >= 3 {
+            if out.chars().count() + rest.chars().count() + 3 > memory::MAX_MEMORY_CHARS {
+                break;
+            }
+            out.push(' ');
+            out.push_str(rest);
+            out.push('.');
+        }
+    }
+    Some(out).filter(|o| o.len() > prefix)
 }
 
 #[cfg(test)]
@@ -103,18 +176,43 @@ mod tests {
         assert!(!due(1_000, 0, 0));
     }
 
-    #[test]
-    fn the_prompt_names_the_speakers_and_keeps_their_order() {
-        let at = chrono::Utc::now();
-        let msg = |seq, role: &str, content: &str| LoggedMessage {
+    fn msg(seq: i64, role: &str, content: &str) -> LoggedMessage {
+        LoggedMessage {
             seq,
             role: role.into(),
             content: content.into(),
             emotion: None,
             model: None,
             moderation: "allow".into(),
-            created_at: at,
-        };
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_summary_must_share_what_the_user_said_or_it_is_taken_from_their_words() {
+        let talk = [
+            msg(1, "user", "I adopted a puppy called Biscuit yesterday. Do you like dogs?"),
+            msg(2, "assistant", "Good morning to you!"),
+            msg(3, "user", "Ok"),
+            msg(4, "user", "My driving test is on Friday"),
+        ];
+        assert!(grounded("The user adopted a puppy.", &talk));
+        assert!(grounded("They worry about the driving exam.", &talk));
+        assert!(!grounded("Good morning to you! Mira: good day to you!", &talk), "the reply's words do not count");
+        assert!(!grounded("The user said that they have something.", &talk), "common words do not count");
+        assert_eq!(
+            extractive(&talk).as_deref(),
+            Some("The user said: I adopted a puppy called Biscuit yesterday. My driving test is on Friday."),
+            "questions and one-word answers are left out"
+        );
+        assert_eq!(extractive(&[msg(1, "user", "Hi?"), msg(2, "assistant", "Hello there my friend.")]), None);
+        let long = "I really love walking along the river in the evening. ".repeat(20);
+        let kept = extractive(&[msg(1, "user", &long)]).expect("some");
+        assert!(kept.chars().count() <= memory::MAX_MEMORY_CHARS, "{}", kept.len());
+    }
+
+    #[test]
+    fn the_prompt_names_the_speakers_and_keeps_their_order() {
         let p = prompt("Mira", &[msg(1, "user", "I start a new job on Monday."), msg(2, "assistant", "Exciting!")]);
         assert_eq!(p.len(), 2);
         let body = &p[1].content;
