@@ -69,14 +69,12 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
                 assert!(turn.remembered.iter().any(|f| f.contains("Lyon")), "{:?}", turn.remembered);
                 let reply = turn.reply.expect("the embedded model answers");
                 assert!(!reply.text.trim().is_empty());
-                // Finished sentences stream (vetted by moderation) before the turn; the
-                // last one comes with it.
-                let ends = ['.', '!', '?', '…'];
-                let chars: Vec<char> = reply.text.chars().collect();
-                let finished = chars.windows(2).any(|w| ends.contains(&w[0]) && w[1].is_whitespace());
-                if finished && reply.moderation == "allow" {
-                    assert!(!written.is_empty(), "a finished sentence streams before the turn: {:?}", reply.text);
-                }
+                // Finished sentences stream before the turn, each vetted with the text
+                // before it; the last one comes with the turn. A sentence the vetting
+                // withholds ends the stream early even when the whole reply then passes
+                // (seen once: the model's "…I was just a little girl." alone scored as
+                // sexual/minors), so how much streamed depends on what the model wrote;
+                // the server's tests stream a scripted reply and check every event.
                 assert!(
                     written.windows(2).all(|w| w[1].starts_with(&w[0])),
                     "each piece adds to the last: {written:?}"
