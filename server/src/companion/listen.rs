@@ -6,10 +6,10 @@
 //!
 //! A clip comes with a language hint — the language of the companion's voice, the one
 //! the user talks to it in (room voice is heard as English) — or none (a voice in a
-//! language the product does not speak). English goes to tiny.en (about 1.4 s for a 5 s
-//! clip on two cores); French to base (2.7 s); with no hint, base detects which of the
-//! product's languages ([`LANGUAGES`]) it is — an extra pass of its encoder (4.3 s in
-//! all) — and transcribes in it. A clip is never transcribed as a language the product does not
+//! language the product does not speak). English goes to tiny.en (about 1.1 s for a 5 s
+//! clip on two cores, `cargo xtask bench companion`); French to base (2.6 s); with no
+//! hint, base detects which of the product's languages ([`LANGUAGES`]) it is — an extra
+//! pass of its encoder (4.5 s in all) — and transcribes in it. A clip is never transcribed as a language the product does not
 //! speak, however Whisper's detector leans. The transcript says which language it was
 //! heard in. The companion's name is given to the model as context, so it is spelled
 //! as the user does rather than as the nearest common word.

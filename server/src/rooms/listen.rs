@@ -14,8 +14,8 @@
 //!   usual consequences (incident with the text's hash, warning count, suspension) apply.
 //!
 //! Room voice is heard as English ([`room_hint`]): nobody says which language a member
-//! speaks, and detecting it costs Whisper base a second pass over each utterance (4.3 s
-//! against tiny.en's 1.4 s for a 5 s clip, `cargo xtask bench companion`), too slow for
+//! speaks, and detecting it costs Whisper base a second pass over each utterance (4.5 s
+//! against tiny.en's 1.1 s for a 5 s clip, `cargo xtask bench companion`), too slow for
 //! captions; a member's spoken language is not a setting yet.
 //!
 //! At most [`CONCURRENT`] utterances are transcribed at once on a node; more wait.
