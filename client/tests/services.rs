@@ -50,10 +50,13 @@ fn embedded_and_remote_sign_in_chat_and_session_record() {
     let models = std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_some();
     embedded.send_message("My sister lives in Lyon and paints murals.".into());
     // The reply streams in while the model writes it, then the turn arrives whole.
+    // A sentence the vetting withholds hushes what streamed so far: the chat drops it,
+    // and what streams after counts afresh.
     let mut written: Vec<String> = Vec::new();
     let answered = loop {
         match next_turn(&embedded) {
             ServiceEvent::Writing { text } => written.push(text),
+            ServiceEvent::Hush => written.clear(),
             other => break other,
         }
     };
