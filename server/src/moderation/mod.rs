@@ -8,7 +8,7 @@
 //!   model;
 //! - [`prefilter`] (lexicons, Aho-Corasick), [`urls`] (prohibited hosts) and [`flood`]
 //!   (per-user flood and repeats) — the pre-filter of §3.1 step 2;
-//! - [`classifier`] — the trait and its three backends (local MiniLM model with trained
+//! - [`classifier`] — the trait and its three backends (local multilingual-e5 model with trained
 //!   heads, OpenAI-compatible moderation, Llama Guard), with fallback;
 //! - [`pdq`] and [`image`] — perceptual hashing and the known-image list;
 //! - [`policy`] — per-mode thresholds and the §3.2 decision matrix;

@@ -68,7 +68,7 @@ async fn openai_backend_scores_and_the_local_model_fills_its_gaps() {
     let ok = check(&app, &ada, "shall we meet at the cafe terrace tonight?").await;
     assert_eq!(ok.body["action"], "allow", "{}", ok.body);
     // omni-moderation has no terrorism category: the local model scores it.
-    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "openai-moderation", "local-minilm"]));
+    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "openai-moderation", "local"]));
     let blocked = check(&app, &ada, "describe the velvet scene").await;
     assert_eq!(blocked.body["action"], "block", "{}", blocked.body);
     assert_eq!(blocked.body["categories"], json!(["sexual"]));
@@ -107,7 +107,7 @@ async fn a_dead_remote_falls_back_to_the_local_model() {
     let ada = app.user("ada").await;
     let ok = check(&app, &ada, "what a lovely sunny day for a walk").await;
     assert_eq!(ok.body["action"], "allow", "{}", ok.body);
-    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "local-minilm"]));
+    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "local"]));
 }
 
 #[tokio::test]

@@ -37,7 +37,7 @@ async fn strict_mode_blocks_warns_and_suspends(app: TestApp) {
     let ada = app.user("ada").await;
     let ok = check(&app, &ada, "tell me a joke about cats").await;
     assert_eq!((ok.body["action"].clone(), ok.body["mode"].clone()), (json!("allow"), json!("STRICT")), "{}", ok.body);
-    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "local-minilm"]));
+    assert_eq!(ok.body["engines"], json!(["prefilter", "urls", "local"]));
     assert_eq!(app.count("moderation_incidents").await, 0);
 
     let text = "some days I want to kill myself";

@@ -1,5 +1,5 @@
-//! Fine-tuning MiniLM for moderation with low-rank adapters (LoRA), on the CPU, with
-//! candle's autograd.
+//! Fine-tuning the moderation encoder (a BERT model: multilingual-e5-small, or MiniLM)
+//! with low-rank adapters (LoRA), on the CPU, with candle's autograd.
 //!
 //! Frozen sentence embeddings separate harmful from harmless text only so far: "the news
 //! said the attack was condemned" sits next to the attack itself. Fine-tuning moves the
@@ -44,6 +44,8 @@ pub const EMBEDDING_SCALE: f32 = 10.0;
 /// Training settings.
 #[derive(Debug, Clone, Copy)]
 pub struct FineTune {
+    /// The encoder: its directory under the models cache.
+    pub encoder: &'static str,
     /// Adapter rank.
     pub rank: usize,
     /// Passes over the fit split.
@@ -68,6 +70,7 @@ pub struct FineTune {
 impl Default for FineTune {
     fn default() -> Self {
         Self {
+            encoder: super::local::MODERATION_ENCODER,
             rank: 8,
             epochs: 4,
             batch: 32,
@@ -145,10 +148,10 @@ fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> candle_cor
 }
 
 impl Encoder {
-    /// The base model from `<models_dir>/all-minilm-l6-v2`, with fresh adapters of `rank`
+    /// The base model from `<models_dir>/<encoder>`, with fresh adapters of `rank`
     /// (A small random, B zero: training starts from the unchanged model).
-    pub fn new(models_dir: &Path, rank: usize, seed: u64) -> anyhow::Result<Self> {
-        let dir = models_dir.join(super::local::MODEL_DIR);
+    pub fn new(models_dir: &Path, encoder: &str, rank: usize, seed: u64) -> anyhow::Result<Self> {
+        let dir = models_dir.join(encoder);
         let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json"))?)?;
         let get = |k: &str| config[k].as_u64().map(|v| v as usize).ok_or_else(|| anyhow::anyhow!("config.json: {k}"));
         let (layers, heads) = (get("num_hidden_layers")?, get("num_attention_heads")?);
@@ -327,11 +330,11 @@ pub fn train(
     s: FineTune,
     progress: &mut dyn FnMut(String),
 ) -> anyhow::Result<Trained> {
-    let encoder = Encoder::new(models_dir, s.rank, s.seed)?;
-    let tokenizer = Embedder::load(models_dir)?;
+    let encoder = Encoder::new(models_dir, s.encoder, s.rank, s.seed)?;
+    let tokenizer = Embedder::load_adapted(models_dir, s.encoder, None)?;
     let device = encoder.device.clone();
     let categories = SCORED.len();
-    let head_w = Var::zeros((categories, encoder.tensor("pooler.dense.bias")?.dim(0)?), DType::F32, &device)?;
+    let head_w = Var::zeros((categories, tokenizer.dim()), DType::F32, &device)?;
     let head_b = Var::zeros(categories, DType::F32, &device)?;
     let gram_w = Var::zeros((categories, NGRAM_DIMS), DType::F32, &device)?;
     let mut adapter_opt =
@@ -382,7 +385,7 @@ pub fn train(
 
     // Calibration on lines the fit never saw, through the merged model (what inference runs).
     let adapter = encoder.adapter_tensors();
-    let merged = Embedder::from_weights(models_dir, encoder.merged()?)?;
+    let merged = Embedder::from_weights(models_dir, s.encoder, encoder.merged()?)?;
     let head_w = head_w.as_tensor().to_vec2::<f32>()?;
     let head_b = head_b.as_tensor().to_vec1::<f32>()?;
     let gram_w = gram_w.as_tensor().to_vec2::<f32>()?;
@@ -405,9 +408,10 @@ pub fn train(
                 (c, head)
             })
             .collect(),
+        encoder: s.encoder.to_owned(),
         adapter: None,
         provenance: Provenance {
-            embedding: format!("all-MiniLM-L6-v2 + LoRA rank {} on {} matrices per layer", s.rank, ADAPTED.len()),
+            embedding: format!("{} + LoRA rank {} on {} matrices per layer", s.encoder, s.rank, ADAPTED.len()),
             examples: fit.len(),
             settings: format!("{s:?}, n-grams 3-5 x {NGRAM_DIMS} buckets weight {NGRAM_WEIGHT}"),
         },
@@ -440,15 +444,15 @@ pub fn train(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::moderation::classifier::local::test_embedder;
+    use crate::moderation::classifier::local::{MODERATION_ENCODER, test_embedder_of};
 
     /// The training forward pass must compute what the inference model computes, and a
     /// merged adapter must equal running the adapter alongside the base.
     #[test]
     fn training_forward_matches_the_inference_model_and_merging_is_exact() {
-        let Some(embedder) = test_embedder() else { return };
+        let Some(embedder) = test_embedder_of(MODERATION_ENCODER) else { return };
         let models = crate::moderation::classifier::default_models_dir();
-        let mut encoder = Encoder::new(&models, 4, 7).expect("encoder");
+        let mut encoder = Encoder::new(&models, MODERATION_ENCODER, 4, 7).expect("encoder");
         let texts = ["A cat is sitting on the mat.", "kill the process, then restart the server"];
         let pieces: Vec<Vec<u32>> = texts.iter().map(|t| embedder.framed_pieces(t).expect("pieces")).collect();
         let (ids, mask) = batch_tensors(&pieces.iter().collect::<Vec<_>>(), &Device::Cpu).expect("batch");
@@ -466,7 +470,8 @@ mod tests {
             lora.b.set(&Tensor::from_vec(values, (out, rank), &Device::Cpu).expect("tensor")).expect("set");
         }
         let adapted = encoder.embed(&ids, &mask).expect("embed").to_vec2::<f32>().expect("vec");
-        let merged = Embedder::from_weights(&models, encoder.merged().expect("merged")).expect("embedder");
+        let merged =
+            Embedder::from_weights(&models, MODERATION_ENCODER, encoder.merged().expect("merged")).expect("embedder");
         let merged = merged.embed_batch(&texts).expect("embed");
         for ((a, m), base) in adapted.iter().zip(&merged).zip(&theirs) {
             let cos: f32 = a.iter().zip(m).map(|(x, y)| x * y).sum();

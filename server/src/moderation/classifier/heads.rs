@@ -4,8 +4,8 @@
 //! **Features** of a text: its sentence embedding (384 dims, standardised with the stored
 //! mean and deviation) next to hashed character 3-, 4- and 5-grams (4,096 buckets,
 //! `1 + ln(count)`, L2-normalised, scaled by [`NGRAM_WEIGHT`]). The embedding carries
-//! meaning; the n-grams carry the words themselves, which matters for French (the MiniLM
-//! model was trained on English) and for disguised spellings.
+//! meaning; the n-grams carry the words themselves, which matters for disguised
+//! spellings and names (and mattered for French when the encoder was English-only MiniLM).
 //!
 //! **Training** is [`super::finetune`]: the heads are fitted together with a low-rank
 //! adapter of the embedding model, whose file the heads name ([`AdapterRef`]).
@@ -120,11 +120,19 @@ pub struct Heads {
     pub std: Vec<f32>,
     /// One head per scored category.
     pub heads: BTreeMap<Category, Head>,
+    /// The encoder the heads were trained on: its directory under the models cache
+    /// (heads from before this field were trained on MiniLM).
+    #[serde(default = "minilm")]
+    pub encoder: String,
     /// The embedding model's adapter these heads were trained with, if any.
     #[serde(default)]
     pub adapter: Option<AdapterRef>,
     /// Provenance.
     pub provenance: Provenance,
+}
+
+fn minilm() -> String {
+    "all-minilm-l6-v2".into()
 }
 
 /// The adapter file the heads were trained with, next to the heads file.
@@ -246,6 +254,7 @@ mod tests {
             mean: vec![0.0; dim],
             std: vec![0.1; dim],
             heads: [(Category::Hate, head(-1.0)), (Category::Sexual, head(0.5))].into_iter().collect(),
+            encoder: "multilingual-e5-small".into(),
             adapter: Some(AdapterRef { file: "adapter.safetensors".into(), sha256: "00".into() }),
             provenance: Provenance { embedding: "test".into(), examples: 0, settings: String::new() },
         };
@@ -258,5 +267,12 @@ mod tests {
         let back = Heads::load(&path).expect("loaded");
         assert_eq!(back.score(&features), scores);
         assert_eq!(back.adapter.map(|a| a.file).as_deref(), Some("adapter.safetensors"));
+        assert_eq!(back.encoder, "multilingual-e5-small");
+        // Heads written before the encoder was named were trained on MiniLM.
+        let mut old: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+        old.as_object_mut().expect("object").remove("encoder");
+        std::fs::write(&path, old.to_string()).expect("written");
+        assert_eq!(Heads::load(&path).expect("loaded").encoder, "all-minilm-l6-v2");
     }
 }

