@@ -7,6 +7,8 @@
 //! - missed sexual/minors and terrorism lines in every mode (goal: zero);
 //! - benign false blocks per mode, and on the hard benign cases alone (goal STRICT ≤ 2 %);
 //! - evasion lines caught in STRICT, against the lexicon alone;
+//! - the same false-block and missed-line figures on the fresh evaluation set
+//!   (`assets/moderation/eval`, never trained on), prefixed `fresh_`;
 //! - pre-filter p99 latency and the full pipeline's p99 latency and messages/s on one
 //!   core (`cargo xtask bench moderation` sets RAYON_NUM_THREADS=1), against the seed's
 //!   10 ms budget.
@@ -20,7 +22,7 @@ use std::time::Instant;
 use nexus_server::config::Config;
 use nexus_server::moderation::category::Category;
 use nexus_server::moderation::classifier::SCORED;
-use nexus_server::moderation::classifier::dataset::{Example, Kind, bundled_dir, load_dir};
+use nexus_server::moderation::classifier::dataset::{Example, Kind, bundled_dir, eval_dir, load_dir};
 use nexus_server::moderation::mode::ModerationMode;
 use nexus_server::moderation::pipeline::{Assessment, Moderator};
 use nexus_server::moderation::policy::Action;
@@ -140,6 +142,31 @@ async fn main() -> anyhow::Result<()> {
         lexicon_caught += u32::from(!moderator.prefilter.scan(&e.text).is_empty());
     }
 
+    // The fresh set: what the model never saw, written apart from the dataset.
+    let fresh = load_dir(&eval_dir())?;
+    let (mut fresh_benign, mut fresh_blocks) = (0u32, [0u32; 3]);
+    let mut fresh_missed = [[0u32; 3]; 2];
+    for e in &fresh {
+        for (mi, &mode) in modes.iter().enumerate() {
+            let a = moderator.assess_text(mode, &e.text).await;
+            if e.labels.is_empty() && a.decision.action == Action::Block {
+                fresh_blocks[mi] += 1;
+                if mi == 0 {
+                    println!("  fresh false block ({:?}): {:?} -> {:?}", e.kind, e.text, a.decision.categories);
+                }
+            }
+            for (k, c) in [Category::SexualMinors, Category::Terrorism].into_iter().enumerate() {
+                if e.has(c) && !blocked_for(&a, c) {
+                    fresh_missed[k][mi] += 1;
+                    if mi == 0 {
+                        println!("  fresh missed {}: {:?}", c.as_str(), e.text);
+                    }
+                }
+            }
+        }
+        fresh_benign += u32::from(e.labels.is_empty());
+    }
+
     // Pre-filter alone (lexicon + URLs), every dataset line, several rounds.
     let mut pre = Vec::new();
     for _ in 0..20 {
@@ -213,6 +240,20 @@ async fn main() -> anyhow::Result<()> {
         "result: hard_benign_false_block_rate_strict {:.4} fraction goal_strict_2pct 0.02",
         rate(hard_blocks[0], hard)
     );
+    let fresh_csam = fresh.iter().filter(|e| e.has(Category::SexualMinors)).count();
+    let fresh_terror = fresh.iter().filter(|e| e.has(Category::Terrorism)).count();
+    println!("fresh set: {} lines, {fresh_benign} benign", fresh.len());
+    for (mi, mode) in ["strict", "light", "optional"].iter().enumerate() {
+        println!(
+            "result: fresh_benign_false_block_rate_{mode} {:.4} fraction goal_strict_2pct 0.02",
+            rate(fresh_blocks[mi], fresh_benign)
+        );
+        println!(
+            "result: fresh_missed_sexual_minors_{mode} {} lines fresh_sexual_minors {fresh_csam}",
+            fresh_missed[0][mi]
+        );
+        println!("result: fresh_missed_terrorism_{mode} {} lines fresh_terrorism {fresh_terror}", fresh_missed[1][mi]);
+    }
     println!("lexicon alone hits {lexicon_caught} of {} evasion lines", evasion.len());
     println!("result: evasion_blocked_strict {:.3} fraction ideal 1", rate(caught, evasion.len() as u32));
     println!("result: prefilter_p99_us {:.2} us seed_budget_10ms_in_us 10000", percentile(&pre, 0.99));
