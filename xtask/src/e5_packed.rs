@@ -27,6 +27,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail, ensure};
 
+use crate::binread::{Reader, f16_to_f32};
+
 const MAGIC: &[u8; 4] = b"E5S1";
 const F32: u8 = 0;
 const Q4_0: u8 = 1;
@@ -35,40 +37,6 @@ const QK: usize = 32;
 const BLOCK_BYTES: usize = 18;
 /// The SentencePiece word-start marker.
 const METASPACE: char = '\u{2581}';
-
-/// A little-endian reader over the image.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).context("truncated packed model")?;
-        let out = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(out)
-    }
-    fn u8(&mut self) -> anyhow::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> anyhow::Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into()?))
-    }
-    fn u32(&mut self) -> anyhow::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
-    }
-    fn i32(&mut self) -> anyhow::Result<usize> {
-        let v = i32::from_le_bytes(self.take(4)?.try_into()?);
-        usize::try_from(v).with_context(|| format!("negative count {v}"))
-    }
-    fn u64(&mut self) -> anyhow::Result<usize> {
-        Ok(usize::try_from(u64::from_le_bytes(self.take(8)?.try_into()?))?)
-    }
-    fn f32(&mut self) -> anyhow::Result<f32> {
-        Ok(f32::from_le_bytes(self.take(4)?.try_into()?))
-    }
-}
 
 /// The model's shape, from the image's header.
 struct Shape {
@@ -88,29 +56,6 @@ struct Entry {
     elements: usize,
     offset: usize,
     bytes: usize,
-}
-
-/// IEEE half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let mant = u32::from(h & 0x3ff);
-    let bits = match (exp, mant) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal: normalise.
-            let mut e = 127 - 15 + 1;
-            let mut m = mant;
-            while m & 0x400 == 0 {
-                m <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((m & 0x3ff) << 13)
-        }
-        (0x1f, _) => sign | 0x7f80_0000 | (mant << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (mant << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// Dequantises Q4_0 blocks into f32 weights.
@@ -165,24 +110,24 @@ pub fn convert(from: &Path, to: &Path) -> anyhow::Result<()> {
     let source = from.join("e5-small-q4.bin");
     let image = std::fs::read(&source).with_context(|| format!("reading {}", source.display()))?;
     ensure!(image.starts_with(MAGIC), "{}: not a packed e5 model", source.display());
-    let mut r = Reader { bytes: &image, at: 8 };
+    let mut r = Reader::new(&image, 8);
     let shape = Shape {
-        hidden: r.i32()?,
-        layers: r.i32()?,
-        heads: r.i32()?,
-        feed_forward: r.i32()?,
-        vocab_rows: r.i32()?,
-        positions: r.i32()?,
-        token_types: r.i32()?,
+        hidden: r.count()?,
+        layers: r.count()?,
+        heads: r.count()?,
+        feed_forward: r.count()?,
+        vocab_rows: r.count()?,
+        positions: r.count()?,
+        token_types: r.count()?,
         eps: r.f32()?,
     };
-    ensure!(r.i32()? == QK, "unexpected quantisation block");
+    ensure!(r.count()? == QK, "unexpected quantisation block");
 
     // Tokenizer: pieces and scores.
-    let pieces = r.i32()?;
-    let specials = [r.i32()?, r.i32()?, r.i32()?, r.i32()?]; // <s>, </s>, <pad>, <unk>
+    let pieces = r.count()?;
+    let specials = [r.count()?, r.count()?, r.count()?, r.count()?]; // <s>, </s>, <pad>, <unk>
     ensure!(specials == [0, 2, 1, 3], "unexpected special token ids {specials:?}");
-    let text_len = r.u64()?;
+    let text_len = r.offset()?;
     let offsets: Vec<usize> = (0..=pieces).map(|_| r.u32().map(|v| v as usize)).collect::<anyhow::Result<_>>()?;
     let scores: Vec<f32> = (0..pieces).map(|_| r.f32()).collect::<anyhow::Result<_>>()?;
     let text = r.take(text_len)?;
@@ -190,7 +135,7 @@ pub fn convert(from: &Path, to: &Path) -> anyhow::Result<()> {
         std::str::from_utf8(text.get(offsets[i]..offsets[i + 1]).context("piece offsets")?).context("piece text")
     };
     // Skip the normalisation map (see the module docs).
-    let _entries = r.i32()?;
+    let _entries = r.count()?;
     let map_bytes = r.u32()? as usize;
     r.take(map_bytes)?;
 
@@ -204,12 +149,12 @@ pub fn convert(from: &Path, to: &Path) -> anyhow::Result<()> {
     }
 
     // Tensors.
-    let count = r.i32()?;
+    let count = r.count()?;
     let mut dir: BTreeMap<String, Entry> = BTreeMap::new();
     for _ in 0..count {
         let len = r.u16()? as usize;
         let name = String::from_utf8(r.take(len)?.to_vec())?;
-        let entry = Entry { dtype: r.u8()?, elements: r.u32()? as usize, offset: r.u64()?, bytes: r.u64()? };
+        let entry = Entry { dtype: r.u8()?, elements: r.u32()? as usize, offset: r.offset()?, bytes: r.offset()? };
         dir.insert(name, entry);
     }
     let tensor = |name: &str| -> anyhow::Result<Vec<f32>> {
@@ -321,11 +266,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn half_precision_and_q4_blocks_decode() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+    fn q4_blocks_decode() {
         // Scale 0.5; weight 0 = nibble 9 (low of byte 0), weight 16 = nibble 0 (high).
         let mut block = vec![0x00, 0x38];
         block.push(0x09);

@@ -23,6 +23,7 @@
 #![allow(clippy::print_stdout)]
 
 mod bench;
+mod binread;
 mod bless;
 mod demo;
 mod e5_packed;

@@ -23,6 +23,8 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail, ensure};
 
+use crate::binread::{Reader, f16_to_f32};
+
 const GGML_MAGIC: u32 = 0x6767_6d6c;
 const CT2_F32: u8 = 0;
 const CT2_F16: u8 = 4;
@@ -39,45 +41,24 @@ struct Variable {
     bytes: Vec<u8>,
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> anyhow::Result<&[u8]> {
-        ensure!(self.at + n <= self.data.len(), "model.bin ends early at byte {}", self.at);
-        let out = &self.data[self.at..self.at + n];
-        self.at += n;
-        Ok(out)
-    }
-    fn u8(&mut self) -> anyhow::Result<u8> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> anyhow::Result<u16> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into()?))
-    }
-    fn u32(&mut self) -> anyhow::Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into()?))
-    }
-    fn string(&mut self) -> anyhow::Result<String> {
-        let len = usize::from(self.u16()?);
-        let bytes = self.take(len)?;
-        Ok(String::from_utf8_lossy(bytes.strip_suffix(&[0]).unwrap_or(bytes)).into_owned())
-    }
+/// A CTranslate2 string: `u16` length (with the NUL), bytes, NUL.
+fn ct2_string(r: &mut Reader<'_>) -> anyhow::Result<String> {
+    let len = usize::from(r.u16()?);
+    let bytes = r.take(len)?;
+    Ok(String::from_utf8_lossy(bytes.strip_suffix(&[0]).unwrap_or(bytes)).into_owned())
 }
 
 fn read_ct2(data: &[u8]) -> anyhow::Result<HashMap<String, Variable>> {
-    let mut r = Reader { data, at: 0 };
+    let mut r = Reader::new(data, 0);
     let version = r.u32()?;
     ensure!(version >= 5, "CTranslate2 model version {version} is older than this converter reads");
-    let spec = r.string()?;
+    let spec = ct2_string(&mut r)?;
     ensure!(spec == "WhisperSpec", "not a Whisper model: {spec}");
     let _revision = r.u32()?;
     let count = r.u32()?;
     let mut vars = HashMap::new();
     for _ in 0..count {
-        let name = r.string()?;
+        let name = ct2_string(&mut r)?;
         let rank = r.u8()?;
         let dims = (0..rank).map(|_| r.u32().map(|d| d as usize)).collect::<anyhow::Result<Vec<_>>>()?;
         let dtype = r.u8()?;
@@ -86,29 +67,6 @@ fn read_ct2(data: &[u8]) -> anyhow::Result<HashMap<String, Variable>> {
         vars.insert(name, Variable { dims, dtype, bytes });
     }
     Ok(vars)
-}
-
-/// IEEE half to single precision.
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h >> 15) << 31;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let frac = u32::from(h & 0x3ff);
-    let bits = match (exp, frac) {
-        (0, 0) => sign,
-        (0, _) => {
-            // Subnormal: normalise.
-            let mut e = 127 - 15 + 1;
-            let mut f = frac;
-            while f & 0x400 == 0 {
-                f <<= 1;
-                e -= 1;
-            }
-            sign | (e << 23) | ((f & 0x3ff) << 13)
-        }
-        (0x1f, _) => sign | 0x7f80_0000 | (frac << 13),
-        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
-    };
-    f32::from_bits(bits)
 }
 
 /// A tensor to write: shape (slowest first), ggml type and little-endian data.
