@@ -9,6 +9,10 @@ use crate::{cargo, run_step};
 /// espeak-ng's own phoneme timing), optional for library users.
 const ESPEAK: &str = "nexus-avatar/espeak";
 
+/// The cargo profile the tests build in (`[profile.ci]` in Cargo.toml: dev with the
+/// dependencies at opt-level 1, for a shorter cold build).
+const PROFILE: &str = "ci";
+
 /// fmt check, then every test target built once with clippy as the workspace compiler
 /// (lints `-D warnings`), then every test with a throwaway PostgreSQL.
 ///
@@ -26,14 +30,14 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // building them here too would link six more binaries against the whole stack.
     run_step(
         "build the tests with clippy -D warnings",
-        linted(cargo().args(["test", "--workspace", "--no-run", "--features", ESPEAK])),
+        linted(cargo().args(["test", "--profile", PROFILE, "--workspace", "--no-run", "--features", ESPEAK])),
     )?;
     println!("==> starting a throwaway PostgreSQL cluster");
     let cluster = PgCluster::start()?;
     println!("    {}", cluster.url("postgres"));
     let result = run_step(
         "cargo test --workspace (SQLite and PostgreSQL)",
-        linted(cargo().args(["test", "--workspace", "--features", ESPEAK]))
+        linted(cargo().args(["test", "--profile", PROFILE, "--workspace", "--features", ESPEAK]))
             .args(extra)
             .env("NEXUS_TEST_PG_URL", cluster.url("postgres"))
             .env("NEXUS_TEST_REQUIRE_PG", "1")
@@ -48,7 +52,7 @@ pub fn run(extra: &[String]) -> anyhow::Result<()> {
     // The model is a feature; keep the build without it compiling.
     run_step(
         "cargo check nexus-server without the local model",
-        cargo().args(["check", "-q", "-p", "nexus-server", "--no-default-features"]),
+        cargo().args(["check", "-q", "--profile", PROFILE, "-p", "nexus-server", "--no-default-features"]),
     )?;
     // A short fuzzing run of the wire decoders, with a new seed each time.
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_secs());
