@@ -9,6 +9,10 @@
 //! - evasion lines caught in STRICT, against the lexicon alone;
 //! - the same false-block and missed-line figures on the fresh evaluation set
 //!   (`assets/moderation/eval`, never trained on), prefixed `fresh_`;
+//! - what zero misses would cost: for sexual/minors and terrorism, the share of benign
+//!   lines that score at least as high as the lowest-scored line of the category — the
+//!   false blocks that category alone would add if its cut were lowered until no line of
+//!   it is missed (on both sets; independent of where calibration puts the cut);
 //! - pre-filter p99 latency and the full pipeline's p99 latency and messages/s on one
 //!   core (`cargo xtask bench moderation` sets RAYON_NUM_THREADS=1), against the seed's
 //!   10 ms budget.
@@ -55,6 +59,34 @@ impl Counts {
     }
 }
 
+/// The two always-blocked categories the goals name.
+const ALWAYS: [Category; 2] = [Category::SexualMinors, Category::Terrorism];
+
+/// Per always-blocked category, each line's final score and whether the line is of that
+/// category or benign.
+#[derive(Default)]
+struct Ranking {
+    lines: [Vec<(f32, bool, bool)>; 2],
+}
+
+impl Ranking {
+    fn add(&mut self, a: &Assessment, e: &Example) {
+        for (k, c) in ALWAYS.into_iter().enumerate() {
+            self.lines[k].push((a.scores.get(&c).copied().unwrap_or(0.0), e.has(c), e.labels.is_empty()));
+        }
+    }
+
+    /// For category `k`: the lowest score among its lines, and the share of benign lines
+    /// scoring at least that.
+    fn zero_miss_cost(&self, k: usize) -> (f32, f64) {
+        let lines = &self.lines[k];
+        let lowest = lines.iter().filter(|l| l.1).map(|l| l.0).fold(f32::INFINITY, f32::min);
+        let benign = lines.iter().filter(|l| l.2).count();
+        let above = lines.iter().filter(|l| l.2 && l.0 >= lowest).count();
+        (lowest, if benign == 0 { 0.0 } else { above as f64 / benign as f64 })
+    }
+}
+
 fn blocked_for(a: &Assessment, category: Category) -> bool {
     a.decision.action == Action::Block && a.decision.categories.contains(&category)
 }
@@ -87,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
     let mut hard_blocks = [0u32; 3];
     let mut missed = [[0u32; 3]; 2]; // [csam, terrorism][mode]
     let mut latencies = Vec::new();
+    let mut ranking = Ranking::default();
     let (mut benign, mut hard) = (0u32, 0u32);
     let all_start = Instant::now();
     let mut assessed = 0u32;
@@ -98,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             latencies.push(start.elapsed().as_secs_f64() * 1e3);
             assessed += 1;
             if mi == 0 {
+                ranking.add(&a, e);
                 for (ci, &c) in SCORED.iter().enumerate() {
                     let score = a.scores.get(&c).copied().unwrap_or(0.0);
                     pipeline[ci].add(score > moderator.thresholds.strict_cut(c), e.has(c));
@@ -146,16 +180,20 @@ async fn main() -> anyhow::Result<()> {
     let fresh = load_dir(&eval_dir())?;
     let (mut fresh_benign, mut fresh_blocks) = (0u32, [0u32; 3]);
     let mut fresh_missed = [[0u32; 3]; 2];
+    let mut fresh_ranking = Ranking::default();
     for e in &fresh {
         for (mi, &mode) in modes.iter().enumerate() {
             let a = moderator.assess_text(mode, &e.text).await;
+            if mi == 0 {
+                fresh_ranking.add(&a, e);
+            }
             if e.labels.is_empty() && a.decision.action == Action::Block {
                 fresh_blocks[mi] += 1;
                 if mi == 0 {
                     println!("  fresh false block ({:?}): {:?} -> {:?}", e.kind, e.text, a.decision.categories);
                 }
             }
-            for (k, c) in [Category::SexualMinors, Category::Terrorism].into_iter().enumerate() {
+            for (k, c) in ALWAYS.into_iter().enumerate() {
                 if e.has(c) && !blocked_for(&a, c) {
                     fresh_missed[k][mi] += 1;
                     if mi == 0 {
@@ -253,6 +291,14 @@ async fn main() -> anyhow::Result<()> {
             fresh_missed[0][mi]
         );
         println!("result: fresh_missed_terrorism_{mode} {} lines fresh_terrorism {fresh_terror}", fresh_missed[1][mi]);
+    }
+    for (set, r) in [("", &ranking), ("fresh_", &fresh_ranking)] {
+        for (k, c) in ALWAYS.into_iter().enumerate() {
+            let (lowest, cost) = r.zero_miss_cost(k);
+            let name = c.as_str().replace('/', "_");
+            println!("{set}{name}: lowest-scored line {lowest:.5}; benign lines at or above it {:.1} %", cost * 100.0);
+            println!("result: {set}zero_miss_benign_block_rate_{name} {cost:.4} fraction goal_strict_2pct 0.02");
+        }
     }
     println!("lexicon alone hits {lexicon_caught} of {} evasion lines", evasion.len());
     println!("result: evasion_blocked_strict {:.3} fraction ideal 1", rate(caught, evasion.len() as u32));
