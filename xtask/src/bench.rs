@@ -168,8 +168,8 @@ fn percentile(v: &[f64], p: f64) -> f64 {
 }
 
 /// The client's frame loop in the café terrace: the recorded walk replayed in the
-/// headless client (the same dev-profile build the tests use, every crate at opt-level
-/// 2), 640×480 on whatever Vulkan device there is (lavapipe here). CPU time of the
+/// headless client (the dev-profile build `cargo xtask demo` runs, every crate at
+/// opt-level 2), 640×480 on whatever Vulkan device there is (lavapipe here). CPU time of the
 /// main-world update per frame against the 11.1 ms of a 90 Hz frame.
 fn client() -> anyhow::Result<()> {
     run_step("cargo build -p nexus-client", cargo().args(["build", "-p", "nexus-client"]))?;

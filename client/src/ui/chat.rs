@@ -242,7 +242,9 @@ pub fn render_status(
         crate::input::ActiveSource::Replay => "replay",
         crate::input::ActiveSource::Still => "still",
     };
-    let line = format!("Café terrace · {server} · {user} · {src} · {fps:.0} fps");
+    // Under software rendering frames can take over a second; "0 fps" would read as frozen.
+    let fps = if fps < 10.0 { format!("{fps:.1}") } else { format!("{fps:.0}") };
+    let line = format!("Café terrace · {server} · {user} · {src} · {fps} fps");
     if t.0 != line {
         t.0 = line;
     }
