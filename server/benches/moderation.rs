@@ -62,17 +62,24 @@ impl Counts {
 /// The two always-blocked categories the goals name.
 const ALWAYS: [Category; 2] = [Category::SexualMinors, Category::Terrorism];
 
-/// Per always-blocked category, each line's final score and whether the line is of that
-/// category or benign.
+/// One line's final score for a category, and what the line is.
+struct Scored {
+    score: f32,
+    of_category: bool,
+    benign: bool,
+}
+
+/// Per always-blocked category, every line's final score for it.
 #[derive(Default)]
 struct Ranking {
-    lines: [Vec<(f32, bool, bool)>; 2],
+    lines: [Vec<Scored>; 2],
 }
 
 impl Ranking {
     fn add(&mut self, a: &Assessment, e: &Example) {
         for (k, c) in ALWAYS.into_iter().enumerate() {
-            self.lines[k].push((a.scores.get(&c).copied().unwrap_or(0.0), e.has(c), e.labels.is_empty()));
+            let score = a.scores.get(&c).copied().unwrap_or(0.0);
+            self.lines[k].push(Scored { score, of_category: e.has(c), benign: e.labels.is_empty() });
         }
     }
 
@@ -80,9 +87,9 @@ impl Ranking {
     /// scoring at least that.
     fn zero_miss_cost(&self, k: usize) -> (f32, f64) {
         let lines = &self.lines[k];
-        let lowest = lines.iter().filter(|l| l.1).map(|l| l.0).fold(f32::INFINITY, f32::min);
-        let benign = lines.iter().filter(|l| l.2).count();
-        let above = lines.iter().filter(|l| l.2 && l.0 >= lowest).count();
+        let lowest = lines.iter().filter(|l| l.of_category).map(|l| l.score).fold(f32::INFINITY, f32::min);
+        let benign = lines.iter().filter(|l| l.benign).count();
+        let above = lines.iter().filter(|l| l.benign && l.score >= lowest).count();
         (lowest, if benign == 0 { 0.0 } else { above as f64 / benign as f64 })
     }
 }
