@@ -6,6 +6,10 @@
 //! leetspeak inside words undone (`k1ll` → `kill`), runs of one letter collapsed (`kiiill`
 //! → `kil`), and runs of three or more single letters joined (`b o m b`, `b.o.m.b` →
 //! `bomb`). Lexicon terms go through the same fold, so they match what was meant.
+//!
+//! [`unmask`] is the gentler reading the classifier gets: it keeps real words (accents,
+//! double letters, numbers) and undoes only what is plainly a disguise, including text
+//! flooded with diacritics (`łøøkíng før pîçs`), which it reads without them.
 
 use unicode_normalization::UnicodeNormalization as _;
 use unicode_normalization::char::is_combining_mark;
@@ -45,6 +49,53 @@ fn unconfuse(c: char) -> char {
     }
 }
 
+/// Latin letters with a stroke or a ligature, which have no decomposition to drop an
+/// accent from (`ø` → `o`, `ł` → `l`).
+fn unstroke(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ø' | 'Ø' => "o",
+        'ł' | 'Ł' => "l",
+        'đ' | 'Đ' => "d",
+        'ħ' | 'Ħ' => "h",
+        'ı' => "i",
+        'ŧ' | 'Ŧ' => "t",
+        'ƀ' => "b",
+        'ß' => "ss",
+        'æ' | 'Æ' => "ae",
+        'œ' | 'Œ' => "oe",
+        _ => return None,
+    })
+}
+
+/// `text` without diacritics: decomposed, combining marks dropped, stroked letters and
+/// ligatures spelled plainly.
+fn strip_diacritics(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.nfkd().filter(|c| !is_combining_mark(*c)) {
+        match unstroke(c) {
+            Some(plain) => out.push_str(plain),
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether diacritics are a disguise here rather than spelling: at least four marked
+/// letters, and at least a fifth of the letters (of the dataset's 3,140 French lines one
+/// passes that, « l'été me manque déjà »; every diacritic-flooded evasion line does).
+/// Reading an accented sentence once more without its accents costs a second
+/// classification and nothing else, so the bar errs towards flagging.
+fn flooded_with_diacritics(text: &str) -> bool {
+    let (mut letters, mut marked) = (0usize, 0usize);
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        if unstroke(c).is_some() || c.nfd().any(is_combining_mark) {
+            marked += 1;
+        }
+    }
+    letters >= 8 && marked >= 4 && marked * 5 >= letters
+}
+
 /// Leetspeak digits and symbols, undone inside words that also have letters.
 fn unleet(c: char) -> char {
     match c {
@@ -74,6 +125,7 @@ pub fn fold(text: &str) -> Vec<String> {
         .flat_map(char::to_lowercase)
         .map(unconfuse)
         .collect();
+    let cleaned = strip_diacritics(&cleaned);
     // 2. Raw tokens: letters, digits and leet symbols; anything else separates.
     let raw = cleaned.split(|c: char| !(c.is_alphanumeric() || is_leet_symbol(c)));
     let mut words: Vec<String> = Vec::new();
@@ -137,12 +189,16 @@ fn join_spelled_out(words: Vec<String>) -> Vec<String> {
 /// The text as the classifier should read it when it is disguised: invisible characters
 /// dropped, look-alikes mapped, leetspeak undone inside words that mix letters with digits
 /// or symbols (`k1ll`, `c0c`), spelled-out letters joined (`k i l l`, `k.i.l.l`), runs
-/// of three or more of one letter shortened (`diiiie`). Unlike [`fold`] it keeps
+/// of three or more of one letter shortened (`diiiie`), diacritics dropped when they are
+/// sprinkled over the text rather than spelling it. Unlike [`fold`] it keeps
 /// ordinary words intact (double letters, accents, numbers such as `en 44`), because the
 /// model reads real words. `None` when nothing was disguised.
 #[must_use]
 pub fn unmask(text: &str) -> Option<String> {
-    let cleaned: String = text.chars().filter(|c| !is_invisible(*c)).map(unconfuse).collect();
+    let mut cleaned: String = text.chars().filter(|c| !is_invisible(*c)).map(unconfuse).collect();
+    if flooded_with_diacritics(&cleaned) {
+        cleaned = strip_diacritics(&cleaned);
+    }
     let mut words: Vec<String> = Vec::new();
     for token in cleaned.split_whitespace() {
         let core = token.trim_matches(|c: char| !c.is_alphanumeric());
@@ -231,6 +287,7 @@ mod tests {
             "build a bоmb", // Cyrillic о
             "build a 🅑🅞🅜🅑",
             "build a Ⓑⓞⓜⓑ",
+            "bûīłđ å bømƀ",
         ] {
             assert_eq!(folded_line(evasion), target, "{evasion:?}");
         }
@@ -261,7 +318,17 @@ mod tests {
         assert_eq!(super::unmask("best way to k.i.l.l m.y.s.e.l.f?").as_deref(), Some("best way to kill myself"));
         assert_eq!(super::unmask("k i l l them all").as_deref(), Some("kill them all"));
         assert_eq!(super::unmask("diiiie").as_deref(), Some("die"));
-        for plain in ["mon grand-père a débarqué en Normandie en 44", "kill the process", "I have 2 cats", "a b"] {
+        assert_eq!(super::unmask("łøøkíng før pîçs øf këÿs").as_deref(), Some("looking for pics of keys"));
+        assert_eq!(super::unmask("çhérçhë phötös dë vâçânçës").as_deref(), Some("cherche photos de vacances"));
+        for plain in [
+            "mon grand-père a débarqué en Normandie en 44",
+            "kill the process",
+            "I have 2 cats",
+            "a b",
+            "j'ai réservé une table près de la fenêtre",
+            "Grüße aus Köln",
+            "Łódź",
+        ] {
             assert_eq!(super::unmask(plain), None, "{plain}");
         }
     }

@@ -40,7 +40,7 @@ pub enum Split {
 /// One labelled line.
 #[derive(Debug, Clone)]
 pub struct Example {
-    /// Language (the file stem, e.g. `en`).
+    /// Language (the file name up to its first dot, e.g. `en` for `en.2.tsv`).
     pub lang: String,
     /// Its kind.
     pub kind: Kind,
@@ -82,9 +82,10 @@ pub fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/moderation/dataset")
 }
 
-/// The fresh evaluation set, `assets/moderation/eval/<lang>.tsv` (same format): written
-/// apart from the dataset and never trained on — a check that the held-out split, which
-/// shares the dataset's authors and habits, does not flatter the model.
+/// The fresh evaluation sets, `assets/moderation/eval/<lang>.tsv` and `<lang>.2.tsv`
+/// (same format), each written by an author who had not read the dataset, and never
+/// trained on — a check that the held-out split, which shares the dataset's authors and
+/// habits, does not flatter the model.
 #[must_use]
 pub fn eval_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/moderation/eval")
@@ -102,7 +103,9 @@ pub fn load_dir(dir: &Path) -> anyhow::Result<Vec<Example>> {
     anyhow::ensure!(!files.is_empty(), "dataset {}: no .tsv files", dir.display());
     let mut out = Vec::new();
     for file in files {
-        let lang = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        // `en.tsv`, `en.2.tsv`: the language is the name up to its first dot.
+        let name = file.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let lang = name.split('.').next().unwrap_or_default().to_owned();
         let text = std::fs::read_to_string(&file)?;
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() || line.starts_with('#') {
